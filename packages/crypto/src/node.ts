@@ -1,0 +1,114 @@
+import { MlsTlsError } from '@mlstls/codec';
+import {
+  AEAD_PARAMETERS,
+  type AeadAlgorithm,
+  type AeadKey,
+  type CryptoProvider,
+} from './provider.js';
+
+type NodeCrypto = typeof import('node:crypto');
+
+/**
+ * node:crypto, loaded without a static import so that bundles for browsers and workers that
+ * never choose this provider still load (`process.getBuiltinModule`, Node 20.16 and later).
+ */
+function loadNodeCrypto(): NodeCrypto | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
+}
+
+let cached: CryptoProvider | undefined;
+
+/** Whether this runtime offers node:crypto. */
+export function isNodeCryptoAvailable(): boolean {
+  return loadNodeCrypto() !== undefined;
+}
+
+/** The node:crypto provider: OpenSSL's AES-GCM and ChaCha20-Poly1305, the fast path. */
+export function nodeProvider(): CryptoProvider {
+  if (cached) return cached;
+  const crypto = loadNodeCrypto();
+  if (!crypto) {
+    throw new MlsTlsError('ERR_MLSTLS_UNSUPPORTED', 'node:crypto is not available in this runtime');
+  }
+  const view = (buffer: Uint8Array): Uint8Array =>
+    new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  cached = {
+    name: 'node',
+    digest: (hash, data) => view(crypto.createHash(hash).update(data).digest()),
+    hmac(hash, key, ...data) {
+      const mac = crypto.createHmac(hash, key);
+      for (const part of data) mac.update(part);
+      return view(mac.digest());
+    },
+    aeadKey: (algorithm, key) => new NodeAeadKey(crypto, algorithm, key),
+  };
+  return cached;
+}
+
+class NodeAeadKey implements AeadKey {
+  readonly algorithm: AeadAlgorithm;
+  readonly #crypto: NodeCrypto;
+  readonly #key: Uint8Array;
+  readonly #tagLength: number;
+
+  constructor(crypto: NodeCrypto, algorithm: AeadAlgorithm, key: Uint8Array) {
+    const { keyLength, tagLength } = AEAD_PARAMETERS[algorithm];
+    if (key.length !== keyLength) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+        `${algorithm} takes a ${keyLength}-byte key`,
+      );
+    }
+    this.algorithm = algorithm;
+    this.#crypto = crypto;
+    this.#key = key.slice();
+    this.#tagLength = tagLength;
+  }
+
+  seal(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    parts: readonly Uint8Array[],
+    out: Uint8Array,
+    offset: number,
+  ): void {
+    const cipher = this.#crypto.createCipheriv(this.algorithm as 'aes-128-gcm', this.#key, nonce, {
+      authTagLength: this.#tagLength,
+    });
+    cipher.setAAD(aad);
+    let at = offset;
+    for (const part of parts) {
+      const encrypted = cipher.update(part);
+      out.set(encrypted, at);
+      at += encrypted.length;
+    }
+    cipher.final();
+    out.set(cipher.getAuthTag(), at);
+  }
+
+  open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
+    const split = ciphertext.length - this.#tagLength;
+    if (split < 0) return undefined;
+    const decipher = this.#crypto.createDecipheriv(
+      this.algorithm as 'aes-128-gcm',
+      this.#key,
+      nonce,
+      { authTagLength: this.#tagLength },
+    );
+    decipher.setAAD(aad);
+    decipher.setAuthTag(ciphertext.subarray(split));
+    const plaintext = decipher.update(ciphertext.subarray(0, split));
+    try {
+      decipher.final();
+    } catch {
+      plaintext.fill(0); // never let unauthenticated plaintext linger
+      return undefined;
+    }
+    return new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength);
+  }
+
+  destroy(): void {
+    this.#key.fill(0);
+  }
+}

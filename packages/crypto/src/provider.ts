@@ -1,0 +1,55 @@
+/** Hash functions of the MLS ciphersuites this profile uses. */
+export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
+
+/** Record AEADs (PROFILE.md section 3). */
+export type AeadAlgorithm = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
+
+/** Output length `Nh` of each hash. */
+export const HASH_LENGTH: Readonly<Record<HashAlgorithm, number>> = {
+  sha256: 32,
+  sha384: 48,
+  sha512: 64,
+};
+
+export interface AeadParameters {
+  readonly keyLength: number;
+  readonly nonceLength: number;
+  readonly tagLength: number;
+}
+
+/** Key, nonce and tag lengths of each AEAD (RFC 5116, RFC 8439). */
+export const AEAD_PARAMETERS: Readonly<Record<AeadAlgorithm, AeadParameters>> = {
+  'aes-128-gcm': { keyLength: 16, nonceLength: 12, tagLength: 16 },
+  'aes-256-gcm': { keyLength: 32, nonceLength: 12, tagLength: 16 },
+  'chacha20-poly1305': { keyLength: 32, nonceLength: 12, tagLength: 16 },
+};
+
+/** One AEAD key, set up once and used for many nonces. */
+export interface AeadKey {
+  readonly algorithm: AeadAlgorithm;
+  /**
+   * Encrypts the concatenation of `parts` and writes ciphertext then tag into `out` at
+   * `offset`. `out` must have room for the plaintext length plus the tag.
+   */
+  seal(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    parts: readonly Uint8Array[],
+    out: Uint8Array,
+    offset: number,
+  ): void;
+  /** The plaintext of `ciphertext` (tag included), or `undefined` when it does not authenticate. */
+  open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined;
+  /** Overwrites the key bytes this object holds. The key cannot be used afterwards. */
+  destroy(): void;
+}
+
+/** The primitives mlstls needs: a hash, HMAC (for HKDF) and AEAD keys. */
+export interface CryptoProvider {
+  readonly name: string;
+  digest(hash: HashAlgorithm, data: Uint8Array): Uint8Array;
+  /** HMAC of the concatenation of `data`. */
+  hmac(hash: HashAlgorithm, key: Uint8Array, ...data: Uint8Array[]): Uint8Array;
+  /** Copies `key`: the caller may erase its own copy. */
+  aeadKey(algorithm: AeadAlgorithm, key: Uint8Array): AeadKey;
+}

@@ -1,0 +1,119 @@
+import { MlsTlsError, Writer } from '@mlstls/codec';
+import {
+  type CryptoProvider,
+  HASH_LENGTH,
+  type HashAlgorithm,
+  type ProviderChoice,
+  resolveProvider,
+} from '@mlstls/crypto';
+
+const utf8 = new TextEncoder();
+const LABEL_PREFIX = 'tls13 ';
+const EMPTY = new Uint8Array(0);
+
+/** What every derivation takes: the hash and, optionally, the crypto provider. */
+export interface HashOptions {
+  readonly hash: HashAlgorithm;
+  readonly provider?: ProviderChoice;
+}
+
+/** RFC 5869 HKDF-Extract: HMAC-Hash(salt, IKM); an empty salt means Nh zero bytes. */
+export function hkdfExtract(
+  options: HashOptions & { salt: Uint8Array; ikm: Uint8Array },
+): Uint8Array {
+  const { hash } = options;
+  const salt = options.salt.length === 0 ? new Uint8Array(HASH_LENGTH[hash]) : options.salt;
+  return resolveProvider(options.provider).hmac(hash, salt, options.ikm);
+}
+
+/** RFC 8446 7.1 HKDF-Expand-Label(Secret, Label, Context, Length). */
+export function hkdfExpandLabel(
+  options: HashOptions & {
+    secret: Uint8Array;
+    label: string;
+    context?: Uint8Array;
+    length: number;
+  },
+): Uint8Array {
+  return expandLabel(
+    resolveProvider(options.provider),
+    options.hash,
+    options.secret,
+    options.label,
+    options.context ?? EMPTY,
+    options.length,
+  );
+}
+
+/**
+ * RFC 8446 7.1 Derive-Secret(Secret, Label, Messages), given Transcript-Hash(Messages). Without
+ * `transcriptHash` it is the hash of the empty message list, `Hash("")` (PROFILE.md section 3).
+ */
+export function deriveSecret(
+  options: HashOptions & { secret: Uint8Array; label: string; transcriptHash?: Uint8Array },
+): Uint8Array {
+  const provider = resolveProvider(options.provider);
+  const { hash } = options;
+  return expandLabel(
+    provider,
+    hash,
+    options.secret,
+    options.label,
+    options.transcriptHash ?? provider.digest(hash, EMPTY),
+    HASH_LENGTH[hash],
+  );
+}
+
+/** HKDF-Expand-Label with a resolved provider: the form the rest of this package uses. */
+export function expandLabel(
+  provider: CryptoProvider,
+  hash: HashAlgorithm,
+  secret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+): Uint8Array {
+  const fullLabel = utf8.encode(LABEL_PREFIX + label);
+  // struct { uint16 length; opaque label<7..255>; opaque context<0..255>; } HkdfLabel;
+  const info = new Writer(4 + fullLabel.length + context.length)
+    .u16(length)
+    .opaque(1, fullLabel, 7, 255)
+    .opaque(1, context, 0, 255)
+    .finish();
+  return expand(provider, hash, secret, info, length);
+}
+
+/** RFC 5869 HKDF-Expand, with one HMAC per output block (faster than hkdfSync in Node). */
+function expand(
+  provider: CryptoProvider,
+  hash: HashAlgorithm,
+  prk: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
+  const hashLength = HASH_LENGTH[hash];
+  if (!Number.isInteger(length) || length < 0 || length > 255 * hashLength) {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `HKDF-Expand length ${length}`);
+  }
+  if (prk.length < hashLength) {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `HKDF-Expand secret shorter than ${hash}`);
+  }
+  const first = provider.hmac(hash, prk, info, Uint8Array.of(1));
+  if (length === hashLength) return first;
+  if (length < hashLength) {
+    const out = first.slice(0, length);
+    first.fill(0);
+    return out;
+  }
+  const out = new Uint8Array(length);
+  out.set(first);
+  let block = first;
+  for (let counter = 2, at = hashLength; at < length; counter++, at += hashLength) {
+    const next = provider.hmac(hash, prk, block, info, Uint8Array.of(counter));
+    block.fill(0);
+    out.set(next.subarray(0, Math.min(hashLength, length - at)), at);
+    block = next;
+  }
+  block.fill(0);
+  return out;
+}

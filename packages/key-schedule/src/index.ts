@@ -1,0 +1,16 @@
+export {
+  deriveSecret,
+  type HashOptions,
+  hkdfExpandLabel,
+  hkdfExtract,
+} from './hkdf.js';
+export { formatKeyLogLine, type KeyLogEntry, parseKeyLogLine } from './key-log.js';
+export {
+  type ApplicationSecrets,
+  deriveApplicationSecrets,
+  deriveTrafficKeys,
+  exportKeyingMaterial,
+  MASTER_SECRET_EXPORTER_LABEL,
+  nextTrafficSecret,
+  type TrafficKeys,
+} from './schedule.js';

@@ -1,0 +1,117 @@
+import { MlsTlsError } from '@mlstls/codec';
+import { AEAD_PARAMETERS, type AeadAlgorithm, HASH_LENGTH, resolveProvider } from '@mlstls/crypto';
+import { expandLabel, type HashOptions } from './hkdf.js';
+
+/** The MLS-Exporter label of `master_secret[e]` (PROFILE.md section 3). */
+export const MASTER_SECRET_EXPORTER_LABEL = 'mlstls master secret';
+
+/** The secrets of one epoch, each `Nh` bytes. */
+export interface ApplicationSecrets {
+  /** `c_ap_secret[e][0]`: the initiator's sending direction. */
+  readonly clientTrafficSecret: Uint8Array;
+  /** `s_ap_secret[e][0]`: the responder's sending direction. */
+  readonly serverTrafficSecret: Uint8Array;
+  /** `exp_master[e]`, for `exportKeyingMaterial`. */
+  readonly exporterMasterSecret: Uint8Array;
+}
+
+/**
+ * The epoch derivation of PROFILE.md section 3: from `master_secret[e]` (the MLS exporter's
+ * output), the two traffic secrets of generation 0 and the exporter master secret. The caller
+ * erases `masterSecret` once this returns, as the profile asks.
+ *
+ * `transcriptHash` defaults to `Hash("")`, the profile's empty transcript; the RFC 8448
+ * vectors pass the transcript of their TLS handshake instead.
+ */
+export function deriveApplicationSecrets(
+  options: HashOptions & { masterSecret: Uint8Array; transcriptHash?: Uint8Array },
+): ApplicationSecrets {
+  const provider = resolveProvider(options.provider);
+  const { hash, masterSecret } = options;
+  const length = HASH_LENGTH[hash];
+  if (masterSecret.length !== length) {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `master secret must be ${length} bytes`);
+  }
+  const transcriptHash = options.transcriptHash ?? provider.digest(hash, new Uint8Array(0));
+  const derive = (label: string) =>
+    expandLabel(provider, hash, masterSecret, label, transcriptHash, length);
+  return {
+    clientTrafficSecret: derive('c ap traffic'),
+    serverTrafficSecret: derive('s ap traffic'),
+    exporterMasterSecret: derive('exp master'),
+  };
+}
+
+/**
+ * `X_ap_secret[e][g+1] = HKDF-Expand-Label(X_ap_secret[e][g], "traffic upd", "", Nh)`: the
+ * next generation of one direction (RFC 8446 7.2). The caller erases the old secret.
+ */
+export function nextTrafficSecret(options: HashOptions & { secret: Uint8Array }): Uint8Array {
+  const { hash } = options;
+  return expandLabel(
+    resolveProvider(options.provider),
+    hash,
+    options.secret,
+    'traffic upd',
+    new Uint8Array(0),
+    HASH_LENGTH[hash],
+  );
+}
+
+/** A direction's record protection key and IV. */
+export interface TrafficKeys {
+  readonly key: Uint8Array;
+  readonly iv: Uint8Array;
+}
+
+/** RFC 8446 7.3: `write_key` and `write_iv` of a traffic secret for `aead`. */
+export function deriveTrafficKeys(
+  options: HashOptions & { aead: AeadAlgorithm; secret: Uint8Array },
+): TrafficKeys {
+  const provider = resolveProvider(options.provider);
+  const { hash, secret } = options;
+  const { keyLength, nonceLength } = AEAD_PARAMETERS[options.aead];
+  const empty = new Uint8Array(0);
+  return {
+    key: expandLabel(provider, hash, secret, 'key', empty, keyLength),
+    iv: expandLabel(provider, hash, secret, 'iv', empty, nonceLength),
+  };
+}
+
+/**
+ * RFC 8446 7.5 TLS-Exporter over `exp_master` of the current epoch:
+ * `HKDF-Expand-Label(Derive-Secret(exp_master, label, ""), "exporter", Hash(context), length)`.
+ * As in TLS 1.3, an absent context and an empty one give the same output.
+ */
+export function exportKeyingMaterial(
+  options: HashOptions & {
+    exporterMasterSecret: Uint8Array;
+    label: string;
+    context?: Uint8Array;
+    length: number;
+  },
+): Uint8Array {
+  const provider = resolveProvider(options.provider);
+  const { hash } = options;
+  const empty = new Uint8Array(0);
+  const secret = expandLabel(
+    provider,
+    hash,
+    options.exporterMasterSecret,
+    options.label,
+    provider.digest(hash, empty),
+    HASH_LENGTH[hash],
+  );
+  try {
+    return expandLabel(
+      provider,
+      hash,
+      secret,
+      'exporter',
+      provider.digest(hash, options.context ?? empty),
+      options.length,
+    );
+  } finally {
+    secret.fill(0);
+  }
+}

@@ -1,0 +1,322 @@
+import { ContentType, LEGACY_RECORD_VERSION, MlsTlsError, RecordLimits } from '@mlstls/codec';
+import {
+  AEAD_PARAMETERS,
+  type AeadAlgorithm,
+  type AeadKey,
+  type CryptoProvider,
+  type HashAlgorithm,
+  type ProviderChoice,
+  resolveProvider,
+} from '@mlstls/crypto';
+import { deriveTrafficKeys, nextTrafficSecret } from '@mlstls/key-schedule';
+import { checkContent, decodeRecord, type OpenedRecord } from './record.js';
+
+export interface RecordProtectorOptions {
+  readonly aead: AeadAlgorithm;
+  readonly hash: HashAlgorithm;
+  /** The direction's traffic secret of generation 0. Copied: the caller erases its own copy. */
+  readonly trafficSecret: Uint8Array;
+  /** `node` (the default where node:crypto exists), `noble`, or a provider of your own. */
+  readonly provider?: ProviderChoice;
+}
+
+/**
+ * Confidentiality limit of one AES-GCM key in records (PROFILE.md section 3, after RFC 8446
+ * 5.5). ChaCha20-Poly1305 keys are limited only by their 2^64 sequence numbers.
+ */
+export const AES_GCM_RECORD_LIMIT = 2 ** 24;
+
+/** `keyUpdateDue` turns true this many records before a key's limit. */
+export const KEY_UPDATE_MARGIN = 2 ** 12;
+
+const TWO_32 = 2 ** 32;
+const TAG_LENGTH = 16;
+const TYPE_TRAILERS: Readonly<Record<number, Uint8Array>> = {
+  [ContentType.alert]: Uint8Array.of(ContentType.alert),
+  [ContentType.handshake]: Uint8Array.of(ContentType.handshake),
+  [ContentType.application_data]: Uint8Array.of(ContentType.application_data),
+};
+
+type Role = 'unused' | 'seal' | 'open' | 'destroyed';
+
+let setSequence: (protector: RecordProtector, sequenceNumber: bigint) => void;
+
+/**
+ * One direction's record protection (RFC 8446 5.2, 5.3): its traffic secret, key, IV and
+ * 64-bit sequence number. A protector either seals or opens, never both: the first call fixes
+ * its direction.
+ *
+ * The sequence number starts at 0 for each key and never wraps. A sealing protector refuses to
+ * go past the key's limit (`ERR_MLSTLS_KEY_EXHAUSTED`) and says `keyUpdateDue` when the limit
+ * is near, so that the layer above sends key_update in time.
+ */
+export class RecordProtector {
+  readonly aead: AeadAlgorithm;
+  readonly hash: HashAlgorithm;
+  readonly #provider: CryptoProvider;
+  #secret: Uint8Array;
+  #key: AeadKey;
+  #iv: Uint8Array;
+  readonly #nonce: Uint8Array;
+  readonly #header = new Uint8Array(RecordLimits.headerLength);
+  // The sequence number as two 32-bit halves: exact to 2^64 and cheap to XOR into the nonce.
+  #sequenceHigh = 0;
+  #sequenceLow = 0;
+  #generation = 0;
+  #role: Role = 'unused';
+
+  constructor(options: RecordProtectorOptions) {
+    const { aead, hash, trafficSecret } = options;
+    if (!(aead in AEAD_PARAMETERS)) {
+      throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `unknown AEAD ${String(aead)}`);
+    }
+    this.aead = aead;
+    this.hash = hash;
+    this.#provider = resolveProvider(options.provider);
+    this.#secret = trafficSecret.slice();
+    this.#nonce = new Uint8Array(AEAD_PARAMETERS[aead].nonceLength);
+    const { key, iv } = deriveTrafficKeys({
+      hash,
+      aead,
+      secret: this.#secret,
+      provider: this.#provider,
+    });
+    this.#key = this.#provider.aeadKey(aead, key);
+    key.fill(0);
+    this.#iv = iv;
+  }
+
+  /** The `traffic upd` generation of the current key: 0 for the epoch's first. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The sequence number the next record will use. */
+  get sequenceNumber(): bigint {
+    return (BigInt(this.#sequenceHigh) << 32n) | BigInt(this.#sequenceLow);
+  }
+
+  /**
+   * True once the key is within `KEY_UPDATE_MARGIN` records of its limit: the sender must
+   * send key_update (and then call `nextGeneration()`) before more application data.
+   */
+  get keyUpdateDue(): boolean {
+    const [limitHigh, limitLow] = this.#sealLimit();
+    let softHigh = limitHigh;
+    let softLow = limitLow - KEY_UPDATE_MARGIN;
+    if (softLow < 0) {
+      softLow += TWO_32;
+      softHigh -= 1;
+    }
+    return this.#reached(softHigh, softLow);
+  }
+
+  /**
+   * Protects one record: `content` (at most 2^14 bytes, with `padding` zero bytes after the
+   * content type, RFC 8446 5.4) becomes a whole TLSCiphertext, header included.
+   */
+  seal(contentType: ContentType, content: Uint8Array, padding = 0): Uint8Array {
+    this.#use('seal');
+    checkContent(contentType, content);
+    if (
+      !Number.isInteger(padding) ||
+      padding < 0 ||
+      content.length + padding > RecordLimits.maxPlaintext
+    ) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+        `padding ${padding} with ${content.length} content bytes exceeds 2^14`,
+      );
+    }
+    const [limitHigh, limitLow] = this.#sealLimit();
+    if (this.#reached(limitHigh, limitLow)) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_KEY_EXHAUSTED',
+        `${this.aead} key used for its limit of records; key_update was due`,
+      );
+    }
+    const length = content.length + 1 + padding + TAG_LENGTH;
+    const record = new Uint8Array(RecordLimits.headerLength + length);
+    record[0] = ContentType.application_data;
+    record[1] = LEGACY_RECORD_VERSION >>> 8;
+    record[2] = LEGACY_RECORD_VERSION & 0xff;
+    record[3] = length >>> 8;
+    record[4] = length & 0xff;
+    let trailer = TYPE_TRAILERS[contentType]!;
+    if (padding > 0) {
+      trailer = new Uint8Array(1 + padding);
+      trailer[0] = contentType;
+    }
+    this.#key.seal(
+      this.#nextNonce(),
+      record.subarray(0, RecordLimits.headerLength),
+      [content, trailer],
+      record,
+      RecordLimits.headerLength,
+    );
+    this.#advance();
+    return record;
+  }
+
+  /**
+   * Opens one whole TLSCiphertext (as `RecordFramer` yields them). Throws `MlsTlsError`:
+   * `bad_record_mac` when it does not authenticate (the connection must then close),
+   * `unexpected_message` for another outer type or an inner plaintext of only zeros,
+   * `record_overflow` for an inner plaintext over 2^14 + 1 bytes, `decode_error` for a
+   * legacy_record_version other than 0x0303 or a length that does not match the header.
+   */
+  open(record: Uint8Array): OpenedRecord {
+    this.#use('open');
+    const header = decodeRecord(record);
+    if (header.contentType !== ContentType.application_data) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_UNEXPECTED_MESSAGE',
+        `record of outer type ${header.contentType} once keys are in use`,
+      );
+    }
+    if (header.legacyVersion !== LEGACY_RECORD_VERSION) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_DECODE',
+        `protected record with legacy_record_version 0x${header.legacyVersion.toString(16)}`,
+      );
+    }
+    if (this.#sequenceHigh === TWO_32) {
+      throw new MlsTlsError('ERR_MLSTLS_KEY_EXHAUSTED', 'peer used every sequence number of a key');
+    }
+    if (header.length < TAG_LENGTH + 1) {
+      throw new MlsTlsError('ERR_MLSTLS_BAD_RECORD_MAC', 'protected record too short for a tag');
+    }
+    // The header is copied: the AAD must not change under the provider if `record` is shared.
+    this.#header.set(record.subarray(0, RecordLimits.headerLength));
+    const plaintext = this.#key.open(
+      this.#nextNonce(),
+      this.#header,
+      record.subarray(RecordLimits.headerLength),
+    );
+    if (plaintext === undefined) {
+      throw new MlsTlsError('ERR_MLSTLS_BAD_RECORD_MAC', 'record failed to authenticate');
+    }
+    this.#advance();
+    if (plaintext.length > RecordLimits.maxPlaintext + 1) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_RECORD_OVERFLOW',
+        `inner plaintext of ${plaintext.length} bytes`,
+      );
+    }
+    let end = plaintext.length - 1;
+    while (end >= 0 && plaintext[end] === 0) end--;
+    if (end < 0) {
+      throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'inner plaintext of only zeros');
+    }
+    const contentType = plaintext[end]! as ContentType;
+    const content = plaintext.subarray(0, end);
+    checkContent(contentType, content, 'peer');
+    return { contentType, content };
+  }
+
+  /**
+   * Moves to the next `traffic upd` generation (RFC 8446 7.2): new key and IV, sequence number
+   * 0. The old secret, key and IV are erased at once (PROFILE.md section 3).
+   */
+  nextGeneration(): void {
+    if (this.#role === 'destroyed') {
+      throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'RecordProtector used after destroy()');
+    }
+    const next = nextTrafficSecret({
+      hash: this.hash,
+      secret: this.#secret,
+      provider: this.#provider,
+    });
+    this.#erase();
+    this.#secret = next;
+    const { key, iv } = deriveTrafficKeys({
+      hash: this.hash,
+      aead: this.aead,
+      secret: next,
+      provider: this.#provider,
+    });
+    this.#key = this.#provider.aeadKey(this.aead, key);
+    key.fill(0);
+    this.#iv = iv;
+    this.#sequenceHigh = 0;
+    this.#sequenceLow = 0;
+    this.#generation++;
+  }
+
+  /** Erases the secret, key and IV. The protector cannot be used afterwards. */
+  destroy(): void {
+    if (this.#role === 'destroyed') return;
+    this.#erase();
+    this.#role = 'destroyed';
+  }
+
+  static {
+    setSequence = (protector, sequenceNumber) => {
+      protector.#sequenceHigh = Number(sequenceNumber >> 32n);
+      protector.#sequenceLow = Number(sequenceNumber & 0xffffffffn);
+    };
+  }
+
+  #erase(): void {
+    this.#secret.fill(0);
+    this.#key.destroy();
+    this.#iv.fill(0);
+  }
+
+  #use(role: 'seal' | 'open'): void {
+    if (this.#role === role) return;
+    if (this.#role === 'unused') {
+      this.#role = role;
+      return;
+    }
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_STATE',
+      this.#role === 'destroyed'
+        ? 'RecordProtector used after destroy()'
+        : `RecordProtector made to ${this.#role} cannot ${role}: one protector per direction`,
+    );
+  }
+
+  /** The first sequence number a sealing key may not use, as [high, low] halves. */
+  #sealLimit(): [number, number] {
+    return this.aead === 'chacha20-poly1305' ? [TWO_32, 0] : [0, AES_GCM_RECORD_LIMIT];
+  }
+
+  #reached(high: number, low: number): boolean {
+    return this.#sequenceHigh > high || (this.#sequenceHigh === high && this.#sequenceLow >= low);
+  }
+
+  #advance(): void {
+    if (++this.#sequenceLow === TWO_32) {
+      this.#sequenceLow = 0;
+      this.#sequenceHigh++;
+    }
+  }
+
+  /** RFC 8446 5.3: the IV XOR the sequence number, left-padded to the nonce length. */
+  #nextNonce(): Uint8Array {
+    const nonce = this.#nonce;
+    const iv = this.#iv;
+    const n = nonce.length;
+    nonce.set(iv);
+    const high = this.#sequenceHigh;
+    const low = this.#sequenceLow;
+    nonce[n - 8] = iv[n - 8]! ^ (high >>> 24);
+    nonce[n - 7] = iv[n - 7]! ^ ((high >>> 16) & 0xff);
+    nonce[n - 6] = iv[n - 6]! ^ ((high >>> 8) & 0xff);
+    nonce[n - 5] = iv[n - 5]! ^ (high & 0xff);
+    nonce[n - 4] = iv[n - 4]! ^ (low >>> 24);
+    nonce[n - 3] = iv[n - 3]! ^ ((low >>> 16) & 0xff);
+    nonce[n - 2] = iv[n - 2]! ^ ((low >>> 8) & 0xff);
+    nonce[n - 1] = iv[n - 1]! ^ (low & 0xff);
+    return nonce;
+  }
+}
+
+/**
+ * Test access: moves a protector's sequence number, so that exhaustion can be checked without
+ * sealing 2^24 records. Not exported from the package.
+ */
+export function setSequenceNumberForTesting(protector: RecordProtector, value: bigint): void {
+  setSequence(protector, value);
+}
