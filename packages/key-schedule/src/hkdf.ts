@@ -73,14 +73,20 @@ export function expandLabel(
   context: Uint8Array,
   length: number,
 ): Uint8Array {
+  return expand(provider, hash, secret, encodeHkdfLabel(label, context, length), length);
+}
+
+/**
+ * RFC 8446 7.1 `HkdfLabel`, the info of HKDF-Expand-Label:
+ * `struct { uint16 length; opaque label<7..255> = "tls13 " + Label; opaque context<0..255>; }`.
+ */
+export function encodeHkdfLabel(label: string, context: Uint8Array, length: number): Uint8Array {
   const fullLabel = utf8.encode(LABEL_PREFIX + label);
-  // struct { uint16 length; opaque label<7..255>; opaque context<0..255>; } HkdfLabel;
-  const info = new Writer(4 + fullLabel.length + context.length)
+  return new Writer(4 + fullLabel.length + context.length)
     .u16(length)
     .opaque(1, fullLabel, 7, 255)
     .opaque(1, context, 0, 255)
     .finish();
-  return expand(provider, hash, secret, info, length);
 }
 
 /** RFC 5869 HKDF-Expand, with one HMAC per output block (faster than hkdfSync in Node). */

@@ -1,5 +1,6 @@
 export {
   deriveSecret,
+  encodeHkdfLabel,
   type HashOptions,
   hkdfExpandLabel,
   hkdfExtract,

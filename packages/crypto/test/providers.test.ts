@@ -1,0 +1,148 @@
+import { createHash, createHmac } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  AEAD_PARAMETERS,
+  type AeadAlgorithm,
+  type HashAlgorithm,
+  nobleProvider,
+  nodeProvider,
+  resolveProvider,
+} from '../src/index.js';
+
+const hashes: HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
+const aeads = Object.keys(AEAD_PARAMETERS) as AeadAlgorithm[];
+const providers = [nodeProvider(), nobleProvider];
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+describe('both providers compute the same functions', () => {
+  it('digest and HMAC equal node:crypto for any input', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...hashes),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.array(fc.uint8Array({ maxLength: 100 }), { maxLength: 4 }),
+        (hash, key, parts) => {
+          const data = Buffer.concat(parts);
+          for (const provider of providers) {
+            expect(hex(provider.digest(hash, data))).toBe(
+              createHash(hash).update(data).digest('hex'),
+            );
+            expect(hex(provider.hmac(hash, key, ...parts))).toBe(
+              createHmac(hash, key).update(data).digest('hex'),
+            );
+          }
+        },
+      ),
+    );
+  });
+
+  it('AEAD seal writes the same ciphertext and tag, and each opens the other', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...aeads),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 12, maxLength: 12 }),
+        fc.uint8Array({ maxLength: 13 }),
+        fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 0, max: 7 }),
+        (aead, keyBytes, nonce, aad, parts, offset) => {
+          const key = keyBytes.subarray(0, AEAD_PARAMETERS[aead].keyLength);
+          const length = parts.reduce((n, p) => n + p.length, 0) + 16;
+          const sealed = providers.map((provider) => {
+            const out = new Uint8Array(offset + length);
+            provider.aeadKey(aead, key).seal(nonce, aad, parts, out, offset);
+            return out.subarray(offset);
+          });
+          expect(hex(sealed[0]!)).toBe(hex(sealed[1]!));
+          for (const provider of providers) {
+            const opened = provider.aeadKey(aead, key).open(nonce, aad, sealed[0]!);
+            expect(hex(opened!)).toBe(hex(Buffer.concat(parts)));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('AEAD open returns undefined for a tampered ciphertext, tag, nonce or AAD', () => {
+    for (const provider of providers) {
+      for (const aead of aeads) {
+        const key = provider.aeadKey(aead, new Uint8Array(AEAD_PARAMETERS[aead].keyLength).fill(1));
+        const nonce = new Uint8Array(12).fill(2);
+        const aad = Uint8Array.of(23, 3, 3, 0, 21);
+        const sealed = new Uint8Array(21);
+        key.seal(nonce, aad, [Uint8Array.of(1, 2, 3, 4, 5)], sealed, 0);
+        expect(key.open(nonce, aad, sealed)).toEqual(Uint8Array.of(1, 2, 3, 4, 5));
+        for (const index of [0, 4, 5, 20]) {
+          const tampered = sealed.slice();
+          tampered[index]! ^= 1;
+          expect(
+            key.open(nonce, aad, tampered),
+            `${provider.name} ${aead} byte ${index}`,
+          ).toBeUndefined();
+        }
+        expect(key.open(Uint8Array.of(...nonce.subarray(1), 0), aad, sealed)).toBeUndefined();
+        expect(key.open(nonce, aad.subarray(1), sealed)).toBeUndefined();
+        expect(key.open(nonce, aad, sealed.subarray(0, 15))).toBeUndefined();
+      }
+    }
+  });
+
+  it('an AEAD key copies its key bytes and destroy() makes it unusable', () => {
+    for (const provider of providers) {
+      const keyBytes = new Uint8Array(16).fill(4);
+      const key = provider.aeadKey('aes-128-gcm', keyBytes);
+      const nonce = new Uint8Array(12);
+      const first = new Uint8Array(17);
+      key.seal(nonce, new Uint8Array(0), [Uint8Array.of(9)], first, 0);
+      keyBytes.fill(0);
+      const second = new Uint8Array(17);
+      key.seal(nonce, new Uint8Array(0), [Uint8Array.of(9)], second, 0);
+      expect(hex(second)).toBe(hex(first));
+      key.destroy();
+      expect(key.open(nonce, new Uint8Array(0), first)).toBeUndefined();
+    }
+  });
+
+  it('refuses keys of the wrong length', () => {
+    for (const provider of providers) {
+      expect(() => provider.aeadKey('aes-256-gcm', new Uint8Array(16))).toThrowError(
+        expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }),
+      );
+    }
+  });
+});
+
+describe('resolveProvider', () => {
+  it('defaults to node:crypto where the runtime has it, and takes names or objects', () => {
+    expect(resolveProvider().name).toBe('node');
+    expect(resolveProvider('noble')).toBe(nobleProvider);
+    expect(resolveProvider('node')).toBe(nodeProvider());
+    expect(resolveProvider(nobleProvider)).toBe(nobleProvider);
+  });
+
+  it('refuses an unknown provider name', () => {
+    expect(() => resolveProvider('webcrypto' as 'node')).toThrowError(
+      expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }),
+    );
+  });
+});
+
+describe('where node:crypto is missing (browsers, workers)', () => {
+  it('the default is @noble, and asking for node is ERR_MLSTLS_UNSUPPORTED', async () => {
+    vi.resetModules();
+    const original = process.getBuiltinModule;
+    (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
+    try {
+      const fresh = await import('../src/index.js');
+      expect(fresh.isNodeCryptoAvailable()).toBe(false);
+      expect(fresh.resolveProvider().name).toBe('noble');
+      expect(() => fresh.resolveProvider('node')).toThrowError(
+        expect.objectContaining({ code: 'ERR_MLSTLS_UNSUPPORTED', alert: 80 }),
+      );
+    } finally {
+      process.getBuiltinModule = original;
+    }
+  });
+});
