@@ -1,0 +1,16 @@
+import { runDemo } from './demo.js';
+
+console.log('mlstls demo: the record layer over loopback TCP (the MLS handshake comes next)\n');
+const timeout = setTimeout(() => {
+  console.error('demo: no result within 30 s');
+  process.exit(1);
+}, 30_000);
+try {
+  const { ok } = await runDemo({ log: (line) => console.log(line) });
+  clearTimeout(timeout);
+  process.exitCode = ok ? 0 : 1;
+} catch (error) {
+  clearTimeout(timeout);
+  console.error('demo failed:', error instanceof Error ? `${error.name}: ${error.message}` : error);
+  process.exitCode = 1;
+}
