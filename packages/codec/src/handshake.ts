@@ -158,6 +158,13 @@ function encodeBody(message: HandshakeMessage): Uint8Array {
     case HandshakeType.resumption:
       return checkOwnMlsMessage(message.commit, MlsWireFormat.mls_private_message, 'Resumption');
     case HandshakeType.key_update:
+      if (
+        message.requestUpdate !== KeyUpdateRequest.update_not_requested &&
+        message.requestUpdate !== KeyUpdateRequest.update_requested
+      ) {
+        // Never send what decodeHandshakeBody answers with illegal_parameter.
+        throw new MlsTlsError('ERR_MLSTLS_ENCODE', `KeyUpdate request ${message.requestUpdate}`);
+      }
       return new Writer(1).u8(message.requestUpdate).finish();
     case HandshakeType.epoch_key_update:
       return new Writer(4).u32(message.epoch).finish();

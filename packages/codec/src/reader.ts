@@ -113,6 +113,13 @@ export class Reader {
   }
 
   #need(length: number): void {
+    if (!Number.isInteger(length) || length < 0) {
+      // A caller's bug, never the peer's: a negative length would move the offset backwards.
+      throw new MlsTlsError(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+        `${this.#what}: read of ${length} bytes`,
+      );
+    }
     if (this.#offset + length > this.#bytes.length) {
       throw new MlsTlsError(
         'ERR_MLSTLS_DECODE',

@@ -9,7 +9,10 @@ export interface RecordHeader {
   readonly length: number;
 }
 
-/** Writes a record header at `offset` of `out`. */
+/**
+ * Writes a record header at `offset` of `out`. Only the types `decodeRecordHeader` accepts can
+ * be written, and the header must fit in `out` (a typed array would drop the rest silently).
+ */
 export function encodeRecordHeader(
   out: Uint8Array,
   offset: number,
@@ -18,6 +21,19 @@ export function encodeRecordHeader(
 ): void {
   if (!Number.isInteger(length) || length < 0 || length > RecordLimits.maxCiphertext) {
     throw new MlsTlsError('ERR_MLSTLS_ENCODE', `record length out of range: ${length}`);
+  }
+  if (
+    contentType !== ContentType.alert &&
+    contentType !== ContentType.handshake &&
+    contentType !== ContentType.application_data
+  ) {
+    throw new MlsTlsError('ERR_MLSTLS_ENCODE', `record of content type ${contentType}`);
+  }
+  if (!Number.isInteger(offset) || offset < 0 || offset + RecordLimits.headerLength > out.length) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_ENCODE',
+      `record header at ${offset} does not fit in ${out.length} bytes`,
+    );
   }
   out[offset] = contentType;
   out[offset + 1] = LEGACY_RECORD_VERSION >>> 8;
