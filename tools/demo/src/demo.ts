@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type AddressInfo, createServer, connect as tcpConnect, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { deriveApplicationSecrets } from '@mlstls/key-schedule';
 import { Endpoint } from './endpoint.js';
 
@@ -14,7 +14,9 @@ const digest = (data: Uint8Array) => createHash('sha256').update(data).digest('h
  * Two endpoints over TCP on 127.0.0.1: data both ways, TLS key updates in flight (one
  * requested and answered, one not), close_notify both ways, every byte checked on arrival.
  */
-export async function runDemo(options: { bytes?: number; log?: (line: string) => void } = {}): Promise<DemoResult> {
+export async function runDemo(
+  options: { bytes?: number; log?: (line: string) => void } = {},
+): Promise<DemoResult> {
   const bytes = options.bytes ?? 4 * 2 ** 20;
   const lines: string[] = [];
   const log = (line: string) => {
@@ -82,6 +84,8 @@ export async function runDemo(options: { bytes?: number; log?: (line: string) =>
         `(sha256 ${digest(received)}) in ${recordsReceived} records; generations send ${endpoint.sendGeneration}, receive ${endpoint.receiveGeneration}`,
     );
   }
-  log(`${ms()}  ${ok ? 'OK: every byte arrived once, in order, under the expected keys' : 'FAILED'}`);
+  log(
+    `${ms()}  ${ok ? 'OK: every byte arrived once, in order, under the expected keys' : 'FAILED'}`,
+  );
   return { lines, ok };
 }

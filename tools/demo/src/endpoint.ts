@@ -26,7 +26,12 @@ export interface EndpointStats {
 }
 
 export class Endpoint {
-  readonly stats: EndpointStats = { bytesSent: 0, bytesReceived: 0, recordsSent: 0, recordsReceived: 0 };
+  readonly stats: EndpointStats = {
+    bytesSent: 0,
+    bytesReceived: 0,
+    recordsSent: 0,
+    recordsReceived: 0,
+  };
   readonly #socket: Socket;
   readonly #sealer: RecordProtector;
   readonly #opener: RecordProtector;
@@ -92,14 +97,20 @@ export class Endpoint {
     const requestUpdate = requestPeer
       ? KeyUpdateRequest.update_requested
       : KeyUpdateRequest.update_not_requested;
-    this.#send(ContentType.handshake, encodeHandshake({ msgType: HandshakeType.key_update, requestUpdate }));
+    this.#send(
+      ContentType.handshake,
+      encodeHandshake({ msgType: HandshakeType.key_update, requestUpdate }),
+    );
     this.#sealer.nextGeneration();
   }
 
   /** close_notify, then half-close the transport. */
   end(): void {
     this.#writeClosed = true;
-    this.#send(ContentType.alert, encodeAlert({ level: AlertLevel.warning, description: AlertDescription.close_notify }));
+    this.#send(
+      ContentType.alert,
+      encodeAlert({ level: AlertLevel.warning, description: AlertDescription.close_notify }),
+    );
     this.#socket.end();
   }
 
