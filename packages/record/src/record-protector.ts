@@ -30,6 +30,8 @@ export const AES_GCM_RECORD_LIMIT = 2 ** 24;
 export const KEY_UPDATE_MARGIN = 2 ** 12;
 
 const TWO_32 = 2 ** 32;
+const AES_GCM_LIMIT = [0, AES_GCM_RECORD_LIMIT] as const;
+const CHACHA_LIMIT = [TWO_32, 0] as const;
 const TAG_LENGTH = 16;
 const TYPE_TRAILERS: Readonly<Record<number, Uint8Array>> = {
   [ContentType.alert]: Uint8Array.of(ContentType.alert),
@@ -58,7 +60,6 @@ export class RecordProtector {
   #key: AeadKey;
   #iv: Uint8Array;
   readonly #nonce: Uint8Array;
-  readonly #header = new Uint8Array(RecordLimits.headerLength);
   // The sequence number as two 32-bit halves: exact to 2^64 and cheap to XOR into the nonce.
   #sequenceHigh = 0;
   #sequenceLow = 0;
@@ -186,11 +187,9 @@ export class RecordProtector {
     if (header.length < TAG_LENGTH + 1) {
       throw new MlsTlsError('ERR_MLSTLS_BAD_RECORD_MAC', 'protected record too short for a tag');
     }
-    // The header is copied: the AAD must not change under the provider if `record` is shared.
-    this.#header.set(record.subarray(0, RecordLimits.headerLength));
     const plaintext = this.#key.open(
       this.#nextNonce(),
-      this.#header,
+      record.subarray(0, RecordLimits.headerLength),
       record.subarray(RecordLimits.headerLength),
     );
     if (plaintext === undefined) {
@@ -278,8 +277,8 @@ export class RecordProtector {
   }
 
   /** The first sequence number a sealing key may not use, as [high, low] halves. */
-  #sealLimit(): [number, number] {
-    return this.aead === 'chacha20-poly1305' ? [TWO_32, 0] : [0, AES_GCM_RECORD_LIMIT];
+  #sealLimit(): readonly [number, number] {
+    return this.aead === 'chacha20-poly1305' ? CHACHA_LIMIT : AES_GCM_LIMIT;
   }
 
   #reached(high: number, low: number): boolean {
