@@ -1,0 +1,169 @@
+/**
+ * A small A/B harness: a baseline and a candidate doing the same work per item, warmed up,
+ * then timed in alternating rounds, each side reported as the median of its rounds.
+ */
+import { readFileSync } from 'node:fs';
+import { arch, availableParallelism, cpus, platform } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/** Does `count` items of work and returns the number of payload bytes it handled. */
+export type Round = (count: number) => number;
+
+export interface Contender {
+  readonly name: string;
+  /** Called before each round, outside the timed region: fresh state (keys, protectors). */
+  setup(): Round;
+}
+
+export interface CompareOptions {
+  /** Payload bytes one item handles: every round must report exactly `count * itemBytes`. */
+  readonly itemBytes: number;
+  /** Warm-up time of each side before timing, in milliseconds. */
+  readonly warmupMs: number;
+  /** Target length of one timed round of the slower side, in milliseconds. */
+  readonly roundMs: number;
+  /** Timed rounds of each side at most. */
+  readonly rounds: number;
+  /** Timed rounds of each side at least, whatever the budget. */
+  readonly minRounds: number;
+  /** No round pair starts after this many milliseconds of timed rounds. */
+  readonly budgetMs: number;
+}
+
+export interface Comparison {
+  /** Items per timed round, the same for both sides. */
+  readonly count: number;
+  /** Throughput of each timed round in MB/s (10^6 payload bytes per second). */
+  readonly baseline: readonly number[];
+  readonly candidate: readonly number[];
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+/** Collects garbage (when Node runs with --expose-gc) so that no round pays for another's. */
+export function collectGarbage(): void {
+  gc?.();
+}
+
+/** Nanoseconds of one call of `round(count)`, after checking the bytes it reports. */
+function time(round: Round, count: number, itemBytes: number, name: string): number {
+  const start = process.hrtime.bigint();
+  const bytes = round(count);
+  const elapsed = Number(process.hrtime.bigint() - start);
+  if (bytes !== count * itemBytes) {
+    throw new Error(`${name}: ${bytes} bytes for ${count} items of ${itemBytes}`);
+  }
+  return elapsed;
+}
+
+/** Runs `round` in growing batches for at least `ms`; returns nanoseconds per item at the end. */
+function warmUp(contender: Contender, ms: number, itemBytes: number): number {
+  const round = contender.setup();
+  const deadline = process.hrtime.bigint() + BigInt(Math.round(ms * 1e6));
+  let count = 1;
+  let perItem = Number.POSITIVE_INFINITY;
+  while (process.hrtime.bigint() < deadline) {
+    const elapsed = time(round, count, itemBytes, contender.name);
+    perItem = elapsed / count;
+    // Batches of about 20 ms once the speed is known, so that the estimate is not all startup.
+    count = Math.max(1, Math.min(count * 2, Math.ceil(20e6 / perItem)));
+  }
+  return perItem;
+}
+
+export function compare(
+  baseline: Contender,
+  candidate: Contender,
+  options: CompareOptions,
+): Comparison {
+  const { itemBytes } = options;
+  // Interleaved warm-up, in two halves, so that both sides reach optimized code.
+  let slowest = 0;
+  for (let half = 0; half < 2; half++) {
+    const a = warmUp(baseline, options.warmupMs / 2, itemBytes);
+    const b = warmUp(candidate, options.warmupMs / 2, itemBytes);
+    slowest = Math.max(a, b);
+  }
+  const count = Math.max(1, Math.round((options.roundMs * 1e6) / slowest));
+  const toMBps = (ns: number) => (count * itemBytes * 1e3) / ns;
+
+  const baselineMBps: number[] = [];
+  const candidateMBps: number[] = [];
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < options.rounds; i++) {
+    const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
+    if (i >= options.minRounds && elapsedMs > options.budgetMs) break;
+    // Alternate which side goes first, so that drift (clock, heat, heap) hits both alike.
+    const order: [Contender, number[]][] =
+      i % 2 === 0
+        ? [
+            [baseline, baselineMBps],
+            [candidate, candidateMBps],
+          ]
+        : [
+            [candidate, candidateMBps],
+            [baseline, baselineMBps],
+          ];
+    for (const [contender, results] of order) {
+      const round = contender.setup();
+      collectGarbage();
+      results.push(toMBps(time(round, count, itemBytes, contender.name)));
+    }
+  }
+  return { count, baseline: baselineMBps, candidate: candidateMBps };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((x, y) => x - y);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** The version of an installed package, read beside the file a specifier resolves to. */
+export function packageVersion(specifier: string, name: string): string {
+  let url = new URL('.', import.meta.resolve(specifier));
+  for (let depth = 0; depth < 4; depth++) {
+    try {
+      const manifest = JSON.parse(
+        readFileSync(fileURLToPath(new URL('package.json', url)), 'utf8'),
+      );
+      if (manifest.name === name) return String(manifest.version);
+    } catch {
+      // no package.json at this level: go up
+    }
+    url = new URL('..', url);
+  }
+  return 'unknown';
+}
+
+/** Node version, CPU model and core count: the first lines of every benchmark. */
+export function machineSummary(): string[] {
+  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return [
+    `Node ${process.version} (V8 ${process.versions.v8}, OpenSSL ${process.versions.openssl}), ${platform()} ${arch()}`,
+    `CPU: ${cpu}, ${availableParallelism()} cores`,
+    `GC between rounds: ${gc ? 'yes (--expose-gc)' : 'no (run with --expose-gc for it)'}`,
+  ];
+}
+
+export interface Column {
+  readonly title: string;
+  readonly width: number;
+  readonly align: 'left' | 'right';
+}
+
+/** Fixed-width rows, so that a table can be printed one row at a time as results arrive. */
+export function formatRow(columns: readonly Column[], cells: readonly string[]): string {
+  return columns
+    .map((column, i) => {
+      const cell = cells[i] ?? '';
+      return column.align === 'left' ? cell.padEnd(column.width) : cell.padStart(column.width);
+    })
+    .join('  ')
+    .trimEnd();
+}
+
+export function formatRule(columns: readonly Column[]): string {
+  return columns.map((column) => '-'.repeat(column.width)).join('  ');
+}
