@@ -3,5 +3,6 @@ import { sourceAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: sourceAliases() },
-  test: { include: ['test/**/*.test.ts'] },
+  // Generous: turbo runs packages in parallel on 2 cores, and property tests share them.
+  test: { include: ['test/**/*.test.ts'], testTimeout: 30_000 },
 });
