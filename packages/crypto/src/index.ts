@@ -10,9 +10,11 @@ export {
   type AeadAlgorithm,
   type AeadKey,
   type AeadParameters,
+  aeadParameters,
   type CryptoProvider,
   HASH_LENGTH,
   type HashAlgorithm,
+  hashLength,
 } from './provider.js';
 
 /** A provider by name, or one of your own. */

@@ -4,9 +4,9 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import {
-  AEAD_PARAMETERS,
   type AeadAlgorithm,
   type AeadKey,
+  aeadParameters,
   type CryptoProvider,
 } from './provider.js';
 
@@ -30,7 +30,7 @@ class NobleAeadKey implements AeadKey {
   readonly #cipher: typeof gcm | typeof chacha20poly1305;
 
   constructor(algorithm: AeadAlgorithm, key: Uint8Array) {
-    const { keyLength } = AEAD_PARAMETERS[algorithm];
+    const { keyLength } = aeadParameters(algorithm);
     if (key.length !== keyLength) {
       throw new MlsTlsError(
         'ERR_MLSTLS_INVALID_ARGUMENT',

@@ -1,8 +1,8 @@
 import { MlsTlsError } from '@mlstls/codec';
 import {
-  AEAD_PARAMETERS,
   type AeadAlgorithm,
   type AeadKey,
+  aeadParameters,
   type CryptoProvider,
 } from './provider.js';
 
@@ -53,7 +53,7 @@ class NodeAeadKey implements AeadKey {
   readonly #tagLength: number;
 
   constructor(crypto: NodeCrypto, algorithm: AeadAlgorithm, key: Uint8Array) {
-    const { keyLength, tagLength } = AEAD_PARAMETERS[algorithm];
+    const { keyLength, tagLength } = aeadParameters(algorithm);
     if (key.length !== keyLength) {
       throw new MlsTlsError(
         'ERR_MLSTLS_INVALID_ARGUMENT',

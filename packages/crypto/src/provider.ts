@@ -1,3 +1,5 @@
+import { MlsTlsError } from '@mlstls/codec';
+
 /** Hash functions of the MLS ciphersuites this profile uses. */
 export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
 
@@ -11,6 +13,15 @@ export const HASH_LENGTH: Readonly<Record<HashAlgorithm, number>> = {
   sha512: 64,
 };
 
+/** `Nh` of `hash`; a hash this profile does not use is `ERR_MLSTLS_INVALID_ARGUMENT`. */
+export function hashLength(hash: HashAlgorithm): number {
+  const length = Object.hasOwn(HASH_LENGTH, hash) ? HASH_LENGTH[hash] : undefined;
+  if (length === undefined) {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `unknown hash ${String(hash)}`);
+  }
+  return length;
+}
+
 export interface AeadParameters {
   readonly keyLength: number;
   readonly nonceLength: number;
@@ -23,6 +34,15 @@ export const AEAD_PARAMETERS: Readonly<Record<AeadAlgorithm, AeadParameters>> = 
   'aes-256-gcm': { keyLength: 32, nonceLength: 12, tagLength: 16 },
   'chacha20-poly1305': { keyLength: 32, nonceLength: 12, tagLength: 16 },
 };
+
+/** The lengths of `aead`; an AEAD this profile does not use is `ERR_MLSTLS_INVALID_ARGUMENT`. */
+export function aeadParameters(aead: AeadAlgorithm): AeadParameters {
+  const parameters = Object.hasOwn(AEAD_PARAMETERS, aead) ? AEAD_PARAMETERS[aead] : undefined;
+  if (parameters === undefined) {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `unknown AEAD ${String(aead)}`);
+  }
+  return parameters;
+}
 
 /** One AEAD key, set up once and used for many nonces. */
 export interface AeadKey {

@@ -1,8 +1,8 @@
 import { MlsTlsError, Writer } from '@mlstls/codec';
 import {
   type CryptoProvider,
-  HASH_LENGTH,
   type HashAlgorithm,
+  hashLength,
   type ProviderChoice,
   resolveProvider,
 } from '@mlstls/crypto';
@@ -22,7 +22,7 @@ export function hkdfExtract(
   options: HashOptions & { salt: Uint8Array; ikm: Uint8Array },
 ): Uint8Array {
   const { hash } = options;
-  const salt = options.salt.length === 0 ? new Uint8Array(HASH_LENGTH[hash]) : options.salt;
+  const salt = options.salt.length === 0 ? new Uint8Array(hashLength(hash)) : options.salt;
   return resolveProvider(options.provider).hmac(hash, salt, options.ikm);
 }
 
@@ -60,7 +60,7 @@ export function deriveSecret(
     options.secret,
     options.label,
     options.transcriptHash ?? provider.digest(hash, EMPTY),
-    HASH_LENGTH[hash],
+    hashLength(hash),
   );
 }
 
@@ -97,16 +97,16 @@ function expand(
   info: Uint8Array,
   length: number,
 ): Uint8Array {
-  const hashLength = HASH_LENGTH[hash];
-  if (!Number.isInteger(length) || length < 0 || length > 255 * hashLength) {
+  const hashSize = hashLength(hash);
+  if (!Number.isInteger(length) || length < 0 || length > 255 * hashSize) {
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `HKDF-Expand length ${length}`);
   }
-  if (prk.length < hashLength) {
+  if (prk.length < hashSize) {
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `HKDF-Expand secret shorter than ${hash}`);
   }
   const first = provider.hmac(hash, prk, info, Uint8Array.of(1));
-  if (length === hashLength) return first;
-  if (length < hashLength) {
+  if (length === hashSize) return first;
+  if (length < hashSize) {
     const out = first.slice(0, length);
     first.fill(0);
     return out;
@@ -114,10 +114,10 @@ function expand(
   const out = new Uint8Array(length);
   out.set(first);
   let block = first;
-  for (let counter = 2, at = hashLength; at < length; counter++, at += hashLength) {
+  for (let counter = 2, at = hashSize; at < length; counter++, at += hashSize) {
     const next = provider.hmac(hash, prk, block, info, Uint8Array.of(counter));
     block.fill(0);
-    out.set(next.subarray(0, Math.min(hashLength, length - at)), at);
+    out.set(next.subarray(0, Math.min(hashSize, length - at)), at);
     block = next;
   }
   block.fill(0);

@@ -1,5 +1,5 @@
 import { MlsTlsError } from '@mlstls/codec';
-import { AEAD_PARAMETERS, type AeadAlgorithm, HASH_LENGTH, resolveProvider } from '@mlstls/crypto';
+import { type AeadAlgorithm, aeadParameters, hashLength, resolveProvider } from '@mlstls/crypto';
 import { expandLabel, type HashOptions } from './hkdf.js';
 
 /** The MLS-Exporter label of `master_secret[e]` (PROFILE.md section 3). */
@@ -28,7 +28,7 @@ export function deriveApplicationSecrets(
 ): ApplicationSecrets {
   const provider = resolveProvider(options.provider);
   const { hash, masterSecret } = options;
-  const length = HASH_LENGTH[hash];
+  const length = hashLength(hash);
   if (masterSecret.length !== length) {
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `master secret must be ${length} bytes`);
   }
@@ -54,7 +54,7 @@ export function nextTrafficSecret(options: HashOptions & { secret: Uint8Array })
     options.secret,
     'traffic upd',
     new Uint8Array(0),
-    HASH_LENGTH[hash],
+    hashLength(hash),
   );
 }
 
@@ -70,7 +70,7 @@ export function deriveTrafficKeys(
 ): TrafficKeys {
   const provider = resolveProvider(options.provider);
   const { hash, secret } = options;
-  const { keyLength, nonceLength } = AEAD_PARAMETERS[options.aead];
+  const { keyLength, nonceLength } = aeadParameters(options.aead);
   const empty = new Uint8Array(0);
   return {
     key: expandLabel(provider, hash, secret, 'key', empty, keyLength),
@@ -100,7 +100,7 @@ export function exportKeyingMaterial(
     options.exporterMasterSecret,
     options.label,
     provider.digest(hash, empty),
-    HASH_LENGTH[hash],
+    hashLength(hash),
   );
   try {
     return expandLabel(

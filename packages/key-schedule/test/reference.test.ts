@@ -119,6 +119,19 @@ describe('HKDF against independent implementations', () => {
     );
   });
 
+  it('refuses a hash or an AEAD the profile does not use, with a typed error', () => {
+    expect(() =>
+      deriveApplicationSecrets({ hash: 'md5' as Hash, masterSecret: new Uint8Array(16) }),
+    ).toThrowError(expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }));
+    expect(() =>
+      deriveTrafficKeys({
+        hash: 'sha256',
+        aead: 'rc4' as 'aes-128-gcm',
+        secret: new Uint8Array(32),
+      }),
+    ).toThrowError(expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }));
+  });
+
   it('refuses a master secret of the wrong length and an output too long for HKDF', () => {
     expect(() =>
       deriveApplicationSecrets({ hash: 'sha384', masterSecret: new Uint8Array(32) }),

@@ -1,10 +1,11 @@
 import { ContentType, LEGACY_RECORD_VERSION, MlsTlsError, RecordLimits } from '@mlstls/codec';
 import {
-  AEAD_PARAMETERS,
   type AeadAlgorithm,
   type AeadKey,
+  aeadParameters,
   type CryptoProvider,
   type HashAlgorithm,
+  hashLength,
   type ProviderChoice,
   resolveProvider,
 } from '@mlstls/crypto';
@@ -68,14 +69,18 @@ export class RecordProtector {
 
   constructor(options: RecordProtectorOptions) {
     const { aead, hash, trafficSecret } = options;
-    if (!(aead in AEAD_PARAMETERS)) {
-      throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `unknown AEAD ${String(aead)}`);
+    const { nonceLength } = aeadParameters(aead);
+    if (trafficSecret.length !== hashLength(hash)) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+        `a ${hash} traffic secret is ${hashLength(hash)} bytes, not ${trafficSecret.length}`,
+      );
     }
     this.aead = aead;
     this.hash = hash;
     this.#provider = resolveProvider(options.provider);
     this.#secret = trafficSecret.slice();
-    this.#nonce = new Uint8Array(AEAD_PARAMETERS[aead].nonceLength);
+    this.#nonce = new Uint8Array(nonceLength);
     const { key, iv } = deriveTrafficKeys({
       hash,
       aead,

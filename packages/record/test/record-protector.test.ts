@@ -325,6 +325,21 @@ describe('misuse is refused', () => {
     expect(secret).toEqual(SECRET);
   });
 
+  it('refuses an unknown AEAD or hash and a traffic secret that is not Nh bytes', () => {
+    const cases: Partial<RecordProtectorOptions>[] = [
+      { aead: 'aes-512-gcm' as 'aes-128-gcm' },
+      { aead: 'constructor' as 'aes-128-gcm' },
+      { hash: 'md5' as 'sha256' },
+      { trafficSecret: new Uint8Array(31) },
+      { hash: 'sha384' },
+    ];
+    for (const options of cases) {
+      expect(() => pair(options), JSON.stringify(options)).toThrowError(
+        errorWith('ERR_MLSTLS_INVALID_ARGUMENT', 80),
+      );
+    }
+  });
+
   it('refuses content over 2^14, empty handshake or alert content, bad padding and bad types', () => {
     const { sealer } = pair();
     const cases: [number, Uint8Array, number][] = [
