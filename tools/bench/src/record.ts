@@ -101,14 +101,21 @@ function nonceCounter(): { nonce: Uint8Array; next(): Uint8Array } {
   };
 }
 
-/** node:crypto with no record layer around it: one cipher and one decipher per record. */
-function rawNode(aead: AeadAlgorithm, size: number): Contender {
-  const algorithm = aead as 'aes-128-gcm';
+/**
+ * What a raw baseline encrypts: a random key, the inner plaintext of one record (content and
+ * its content-type byte), the record header as AAD, and a nonce per record.
+ */
+function rawInputs(aead: AeadAlgorithm, size: number) {
   const key = new Uint8Array(randomBytes(AEAD_PARAMETERS[aead].keyLength));
   const plaintext = new Uint8Array(randomBytes(size + 1));
   plaintext[size] = ContentType.application_data;
-  const aad = recordHeader(size);
-  const nonces = nonceCounter();
+  return { key, plaintext, aad: recordHeader(size), nonces: nonceCounter() };
+}
+
+/** node:crypto with no record layer around it: one cipher and one decipher per record. */
+function rawNode(aead: AeadAlgorithm, size: number): Contender {
+  const algorithm = aead as 'aes-128-gcm';
+  const { key, plaintext, aad, nonces } = rawInputs(aead, size);
   const round: Round = (count) => {
     let bytes = 0;
     for (let i = 0; i < count; i++) {
@@ -133,11 +140,7 @@ function rawNode(aead: AeadAlgorithm, size: number): Contender {
 /** @noble/ciphers with no record layer around it: one cipher instance per operation. */
 function rawNoble(aead: AeadAlgorithm, size: number): Contender {
   const cipher = aead === 'chacha20-poly1305' ? chacha20poly1305 : gcm;
-  const key = new Uint8Array(randomBytes(AEAD_PARAMETERS[aead].keyLength));
-  const plaintext = new Uint8Array(randomBytes(size + 1));
-  plaintext[size] = ContentType.application_data;
-  const aad = recordHeader(size);
-  const nonces = nonceCounter();
+  const { key, plaintext, aad, nonces } = rawInputs(aead, size);
   const round: Round = (count) => {
     let bytes = 0;
     for (let i = 0; i < count; i++) {
