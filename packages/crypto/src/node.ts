@@ -46,6 +46,24 @@ export function nodeProvider(): CryptoProvider {
   return cached;
 }
 
+/**
+ * Shared by every key: JavaScript runs one seal at a time and `update()` has consumed the
+ * scratch before `seal` returns. It holds plaintext only, never key material.
+ */
+let scratch = new Uint8Array(0);
+
+function join(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, 2 ** 14 + 256));
+  let at = 0;
+  for (const part of parts) {
+    scratch.set(part, at);
+    at += part.length;
+  }
+  return scratch.subarray(0, length);
+}
+
 class NodeAeadKey implements AeadKey {
   readonly algorithm: AeadAlgorithm;
   readonly #crypto: NodeCrypto;
@@ -77,14 +95,12 @@ class NodeAeadKey implements AeadKey {
       authTagLength: this.#tagLength,
     });
     cipher.setAAD(aad);
-    let at = offset;
-    for (const part of parts) {
-      const encrypted = cipher.update(part);
-      out.set(encrypted, at);
-      at += encrypted.length;
-    }
+    // One update() per record: a call costs node:crypto about 2 us, more than joining the
+    // parts (content and content type) in a scratch buffer (tools/bench).
+    const encrypted = cipher.update(parts.length === 1 ? parts[0]! : join(parts));
+    out.set(encrypted, offset);
     cipher.final();
-    out.set(cipher.getAuthTag(), at);
+    out.set(cipher.getAuthTag(), offset + encrypted.length);
   }
 
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
