@@ -42,6 +42,21 @@ const TYPE_TRAILERS: Readonly<Record<number, Uint8Array>> = {
 
 type Role = 'unused' | 'seal' | 'open' | 'destroyed';
 
+/** The whole record for `content` and `padding`, checked against RFC 8446 5.4's 2^14. */
+function recordLength(content: Uint8Array, padding: number): number {
+  if (
+    !Number.isInteger(padding) ||
+    padding < 0 ||
+    content.length + padding > RecordLimits.maxPlaintext
+  ) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_ARGUMENT',
+      `padding ${padding} with ${content.length} content bytes exceeds 2^14`,
+    );
+  }
+  return RecordLimits.headerLength + content.length + 1 + padding + TAG_LENGTH;
+}
+
 let setSequence: (protector: RecordProtector, sequenceNumber: bigint) => void;
 
 /**
@@ -122,16 +137,30 @@ export class RecordProtector {
    * content type, RFC 8446 5.4) becomes a whole TLSCiphertext, header included.
    */
   seal(contentType: ContentType, content: Uint8Array, padding = 0): Uint8Array {
+    const record = new Uint8Array(recordLength(content, padding));
+    this.sealInto(record, 0, contentType, content, padding);
+    return record;
+  }
+
+  /**
+   * `seal`, written into `out` at `offset` instead of a new array: for a sender that reuses its
+   * send buffer once the transport has taken the bytes (the record is
+   * `5 + content.length + 1 + padding + 16` bytes). Returns the record's length.
+   */
+  sealInto(
+    out: Uint8Array,
+    offset: number,
+    contentType: ContentType,
+    content: Uint8Array,
+    padding = 0,
+  ): number {
     this.#use('seal');
     checkContent(contentType, content);
-    if (
-      !Number.isInteger(padding) ||
-      padding < 0 ||
-      content.length + padding > RecordLimits.maxPlaintext
-    ) {
+    const total = recordLength(content, padding);
+    if (!Number.isInteger(offset) || offset < 0 || offset + total > out.length) {
       throw new MlsTlsError(
         'ERR_MLSTLS_INVALID_ARGUMENT',
-        `padding ${padding} with ${content.length} content bytes exceeds 2^14`,
+        `a record of ${total} bytes does not fit at ${offset} of ${out.length}`,
       );
     }
     const [limitHigh, limitLow] = this.#sealLimit();
@@ -141,13 +170,12 @@ export class RecordProtector {
         `${this.aead} key used for its limit of records; key_update was due`,
       );
     }
-    const length = content.length + 1 + padding + TAG_LENGTH;
-    const record = new Uint8Array(RecordLimits.headerLength + length);
-    record[0] = ContentType.application_data;
-    record[1] = LEGACY_RECORD_VERSION >>> 8;
-    record[2] = LEGACY_RECORD_VERSION & 0xff;
-    record[3] = length >>> 8;
-    record[4] = length & 0xff;
+    const length = total - RecordLimits.headerLength;
+    out[offset] = ContentType.application_data;
+    out[offset + 1] = LEGACY_RECORD_VERSION >>> 8;
+    out[offset + 2] = LEGACY_RECORD_VERSION & 0xff;
+    out[offset + 3] = length >>> 8;
+    out[offset + 4] = length & 0xff;
     let trailer = TYPE_TRAILERS[contentType]!;
     if (padding > 0) {
       trailer = new Uint8Array(1 + padding);
@@ -155,13 +183,13 @@ export class RecordProtector {
     }
     this.#key.seal(
       this.#nextNonce(),
-      record.subarray(0, RecordLimits.headerLength),
+      out.subarray(offset, offset + RecordLimits.headerLength),
       [content, trailer],
-      record,
-      RecordLimits.headerLength,
+      out,
+      offset + RecordLimits.headerLength,
     );
     this.#advance();
-    return record;
+    return total;
   }
 
   /**

@@ -77,6 +77,49 @@ describe('RecordProtector round trips', () => {
   });
 });
 
+describe('sealInto', () => {
+  it('writes at the offset exactly the record seal would return, and nothing around it', () => {
+    fc.assert(
+      fc.property(
+        recordInput,
+        fc.integer({ min: 0, max: 40 }),
+        ({ contentType, content, padding }, offset) => {
+          const bySeal = pair().sealer.seal(contentType, content, padding);
+          const { sealer, opener } = pair();
+          const out = new Uint8Array(offset + bySeal.length + 7).fill(0xee);
+          const written = sealer.sealInto(out, offset, contentType, content, padding);
+          expect(written).toBe(bySeal.length);
+          expect(
+            Buffer.from(out.subarray(offset, offset + written)).equals(Buffer.from(bySeal)),
+          ).toBe(true);
+          expect(out.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
+          expect(out.subarray(offset + written).every((b) => b === 0xee)).toBe(true);
+          expect(opener.open(out.subarray(offset, offset + written)).contentType).toBe(contentType);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses a buffer too small or an offset outside it, and spends no sequence number', () => {
+    const { sealer } = pair();
+    const content = new Uint8Array(10);
+    for (const [size, offset] of [
+      [31, 0],
+      [32, 1],
+      [64, -1],
+      [64, 0.5],
+      [64, 64],
+    ]) {
+      expect(() =>
+        sealer.sealInto(new Uint8Array(size!), offset!, ContentType.application_data, content),
+      ).toThrowError(errorWith('ERR_MLSTLS_INVALID_ARGUMENT', 80));
+    }
+    expect(sealer.sequenceNumber).toBe(0n);
+    expect(sealer.sealInto(new Uint8Array(32), 0, ContentType.application_data, content)).toBe(32);
+  });
+});
+
 describe('RecordProtector against tampering', () => {
   it('any single flipped bit is bad_record_mac or a header error, never another exception', () => {
     const { sealer } = pair();
