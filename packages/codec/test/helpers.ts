@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { ErrorCode, type HandshakeMessage, MlsTlsError } from '../src/index.js';
 
 /** The error `fn` throws; fails the test when it returns. */
-export function thrown(fn: () => unknown): unknown {
+function thrown(fn: () => unknown): unknown {
   try {
     fn();
   } catch (error) {
@@ -43,7 +43,7 @@ export function concat(...parts: ArrayLike<number>[]): Uint8Array {
 }
 
 /** An MLSMessage: version mls10 (0x0001), `wireFormat`, then anything. */
-export function mlsArb(wireFormat: number, maxLength = 300): fc.Arbitrary<Uint8Array> {
+function mlsArb(wireFormat: number, maxLength = 300): fc.Arbitrary<Uint8Array> {
   return fc
     .uint8Array({ maxLength })
     .map((rest) => concat([0x00, 0x01, wireFormat >> 8, wireFormat & 0xff], rest));

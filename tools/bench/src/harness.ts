@@ -41,7 +41,7 @@ export interface Comparison {
 const gc = (globalThis as { gc?: () => void }).gc;
 
 /** Collects garbage (when Node runs with --expose-gc) so that no round pays for another's. */
-export function collectGarbage(): void {
+function collectGarbage(): void {
   gc?.();
 }
 
