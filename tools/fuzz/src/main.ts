@@ -1,0 +1,148 @@
+/**
+ * Fuzz targets, one per parser, each run for a time budget: random bytes and mutations of valid
+ * messages go in; a result or an MlsTlsError whose alert is its code's may come out, nothing
+ * else. The unit tests run the same kind of property briefly; this runs it for as long as asked.
+ *
+ *   pnpm fuzz                     (every target, 20 s each)
+ *   pnpm fuzz -- --seconds 300 --target record
+ */
+import { parseArgs } from 'node:util';
+import {
+  ContentType,
+  decodeAlert,
+  decodeHandshake,
+  decodeRecordHeader,
+  ErrorCode,
+  encodeHandshake,
+  HandshakeType,
+  MlsTlsError,
+} from '@mlstls/codec';
+import {
+  HandshakeReassembler,
+  openPlaintextRecord,
+  RecordFramer,
+  RecordProtector,
+} from '@mlstls/record';
+import fc from 'fast-check';
+
+const { values: args } = parseArgs({
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
+  options: {
+    seconds: { type: 'string', default: '20' },
+    target: { type: 'string' },
+    seed: { type: 'string' },
+  },
+});
+
+/** Runs `parse`; returns normally for a result or a well-formed MlsTlsError, throws otherwise. */
+function survives(parse: () => unknown): void {
+  try {
+    parse();
+  } catch (error) {
+    if (!(error instanceof MlsTlsError) || error.alert !== ErrorCode[error.code]) throw error;
+  }
+}
+
+/** A valid input with some bytes flipped, inserted or cut: reaches deeper than random bytes. */
+function mutated(valid: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
+  return fc
+    .tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(2))))
+    .map(([bytes, edits]) => {
+      let out = Array.from(bytes);
+      for (const [at, value, kind] of edits) {
+        const i = out.length === 0 ? 0 : at % out.length;
+        if (kind === 0) out[i] = value;
+        else if (kind === 1) out.splice(i, 0, value);
+        else out = out.slice(0, i);
+      }
+      return Uint8Array.from(out);
+    });
+}
+
+const mlsBody = (wireFormat: number) =>
+  fc.uint8Array({ maxLength: 200 }).map((rest) => Uint8Array.of(0, 1, 0, wireFormat, ...rest));
+
+const validHandshake = fc
+  .oneof(
+    mlsBody(5).map((keyPackage) => ({ msgType: HandshakeType.client_hello, keyPackage })),
+    mlsBody(3).map((welcome) => ({ msgType: HandshakeType.server_hello, welcome })),
+    mlsBody(2).map((update) => ({ msgType: HandshakeType.connection_update, update })),
+    mlsBody(2).map((commit) => ({ msgType: HandshakeType.resumption, commit })),
+    fc.nat(2 ** 32 - 1).map((epoch) => ({ msgType: HandshakeType.epoch_key_update, epoch })),
+    fc.constantFrom(0 as const, 1 as const).map((requestUpdate) => ({
+      msgType: HandshakeType.key_update,
+      requestUpdate,
+    })),
+  )
+  .map((message) => encodeHandshake(message));
+
+const secret = new Uint8Array(32).fill(0x42);
+const protector = () =>
+  new RecordProtector({ aead: 'aes-128-gcm', hash: 'sha256', trafficSecret: secret });
+const validRecords = fc
+  .array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 4 })
+  .map((contents) => {
+    const fresh = protector();
+    return Uint8Array.from(
+      contents.flatMap((content) => [...fresh.seal(ContentType.application_data, content)]),
+    );
+  });
+
+const inputs = (valid: fc.Arbitrary<Uint8Array>) =>
+  fc.oneof(fc.uint8Array({ maxLength: 600 }), mutated(valid));
+
+const targets: Record<string, fc.IPropertyWithHooks<[Uint8Array]> | fc.IProperty<[Uint8Array]>> = {
+  handshake: fc.property(inputs(validHandshake), (bytes) => survives(() => decodeHandshake(bytes))),
+  alert: fc.property(inputs(fc.constant(Uint8Array.of(2, 40))), (bytes) =>
+    survives(() => decodeAlert(bytes)),
+  ),
+  'record-header': fc.property(inputs(fc.constant(Uint8Array.of(23, 3, 3, 0, 20))), (bytes) =>
+    survives(() => decodeRecordHeader(bytes)),
+  ),
+  'plaintext-record': fc.property(
+    inputs(
+      validHandshake.map((m) => Uint8Array.of(22, 3, 3, m.length >> 8, m.length & 0xff, ...m)),
+    ),
+    (bytes) => survives(() => openPlaintextRecord(bytes)),
+  ),
+  reassembler: fc.property(inputs(validHandshake), (bytes) =>
+    survives(() => {
+      const reassembler = new HandshakeReassembler({ maxMessageLength: 4096 });
+      for (let at = 0; at < bytes.length; at += 7) reassembler.push(bytes.subarray(at, at + 7));
+      reassembler.checkBoundary();
+    }),
+  ),
+  record: fc.property(inputs(validRecords), (bytes) =>
+    survives(() => {
+      const framer = new RecordFramer();
+      const opener = protector();
+      for (let at = 0; at < bytes.length; at += 13) framer.push(bytes.subarray(at, at + 13));
+      for (let record = framer.next(); record; record = framer.next()) opener.open(record);
+    }),
+  ),
+};
+
+const seconds = Number(args.seconds);
+const chosen = args.target ? [args.target] : Object.keys(targets);
+let failed = false;
+for (const name of chosen) {
+  const property = targets[name];
+  if (!property)
+    throw new Error(`unknown target ${name}; targets: ${Object.keys(targets).join(', ')}`);
+  const started = performance.now();
+  const details = fc.check(property, {
+    numRuns: Number.MAX_SAFE_INTEGER,
+    interruptAfterTimeLimit: seconds * 1000,
+    markInterruptAsFailure: false,
+    ...(args.seed ? { seed: Number(args.seed) } : {}),
+  });
+  const elapsed = ((performance.now() - started) / 1000).toFixed(1);
+  if (details.failed) {
+    failed = true;
+    console.log(`${name}: FAILED after ${details.numRuns} inputs (seed ${details.seed})`);
+    console.log(fc.defaultReportMessage(details));
+  } else {
+    console.log(`${name}: ${details.numRuns} inputs in ${elapsed} s, only MlsTlsError came out`);
+  }
+}
+process.exitCode = failed ? 1 : 0;
