@@ -1,4 +1,3 @@
-import { MlsTlsError } from '@mlstls/codec';
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { hmac } from '@noble/hashes/hmac.js';
@@ -6,8 +5,9 @@ import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import {
   type AeadAlgorithm,
   type AeadKey,
-  aeadParameters,
   type CryptoProvider,
+  copyAeadKey,
+  joinParts,
 } from './provider.js';
 
 const hashes = { sha256, sha384, sha512 } as const;
@@ -30,15 +30,8 @@ class NobleAeadKey implements AeadKey {
   readonly #cipher: typeof gcm | typeof chacha20poly1305;
 
   constructor(algorithm: AeadAlgorithm, key: Uint8Array) {
-    const { keyLength } = aeadParameters(algorithm);
-    if (key.length !== keyLength) {
-      throw new MlsTlsError(
-        'ERR_MLSTLS_INVALID_ARGUMENT',
-        `${algorithm} takes a ${keyLength}-byte key`,
-      );
-    }
     this.algorithm = algorithm;
-    this.#key = key.slice();
+    this.#key = copyAeadKey(algorithm, key);
     this.#cipher = algorithm === 'chacha20-poly1305' ? chacha20poly1305 : gcm;
   }
 
@@ -49,8 +42,7 @@ class NobleAeadKey implements AeadKey {
     out: Uint8Array,
     offset: number,
   ): void {
-    const plaintext = parts.length === 1 ? parts[0]! : concat(parts);
-    out.set(this.#cipher(this.#key, nonce, aad).encrypt(plaintext), offset);
+    out.set(this.#cipher(this.#key, nonce, aad).encrypt(joinParts(parts)), offset);
   }
 
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
@@ -64,16 +56,4 @@ class NobleAeadKey implements AeadKey {
   destroy(): void {
     this.#key.fill(0);
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const joined = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
 }

@@ -4,6 +4,8 @@ import {
   type AeadKey,
   aeadParameters,
   type CryptoProvider,
+  copyAeadKey,
+  joinParts,
 } from './provider.js';
 
 type NodeCrypto = typeof import('node:crypto');
@@ -46,24 +48,6 @@ export function nodeProvider(): CryptoProvider {
   return cached;
 }
 
-/**
- * Shared by every key: JavaScript runs one seal at a time and `update()` has consumed the
- * scratch before `seal` returns. It holds plaintext only, never key material.
- */
-let scratch = new Uint8Array(0);
-
-function join(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, 2 ** 14 + 256));
-  let at = 0;
-  for (const part of parts) {
-    scratch.set(part, at);
-    at += part.length;
-  }
-  return scratch.subarray(0, length);
-}
-
 class NodeAeadKey implements AeadKey {
   readonly algorithm: AeadAlgorithm;
   readonly #crypto: NodeCrypto;
@@ -71,16 +55,10 @@ class NodeAeadKey implements AeadKey {
   readonly #tagLength: number;
 
   constructor(crypto: NodeCrypto, algorithm: AeadAlgorithm, key: Uint8Array) {
-    const { keyLength, tagLength } = aeadParameters(algorithm);
-    if (key.length !== keyLength) {
-      throw new MlsTlsError(
-        'ERR_MLSTLS_INVALID_ARGUMENT',
-        `${algorithm} takes a ${keyLength}-byte key`,
-      );
-    }
+    const { tagLength } = aeadParameters(algorithm);
     this.algorithm = algorithm;
     this.#crypto = crypto;
-    this.#key = key.slice();
+    this.#key = copyAeadKey(algorithm, key);
     this.#tagLength = tagLength;
   }
 
@@ -97,7 +75,7 @@ class NodeAeadKey implements AeadKey {
     cipher.setAAD(aad);
     // One update() per record: a call costs node:crypto about 2 us, more than joining the
     // parts (content and content type) in a scratch buffer (tools/bench).
-    const encrypted = cipher.update(parts.length === 1 ? parts[0]! : join(parts));
+    const encrypted = cipher.update(joinParts(parts));
     out.set(encrypted, offset);
     cipher.final();
     out.set(cipher.getAuthTag(), offset + encrypted.length);

@@ -73,3 +73,38 @@ export interface CryptoProvider {
   /** Copies `key`: the caller may erase its own copy. */
   aeadKey(algorithm: AeadAlgorithm, key: Uint8Array): AeadKey;
 }
+
+/**
+ * A copy of `key`, checked against the AEAD's key length: what every `aeadKey` keeps, so that
+ * the caller may erase its own copy.
+ */
+export function copyAeadKey(algorithm: AeadAlgorithm, key: Uint8Array): Uint8Array {
+  const { keyLength } = aeadParameters(algorithm);
+  if (key.length !== keyLength) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_ARGUMENT',
+      `${algorithm} takes a ${keyLength}-byte key`,
+    );
+  }
+  return key.slice();
+}
+
+/**
+ * Shared by every key of every provider: JavaScript runs one seal at a time and the cipher has
+ * consumed the scratch before `seal` returns. It holds plaintext only, never key material.
+ */
+let scratch = new Uint8Array(0);
+
+/** The parts of a plaintext as one array: the only part itself, or the parts joined in scratch. */
+export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let length = 0;
+  for (const part of parts) length += part.length;
+  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, 2 ** 14 + 256));
+  let at = 0;
+  for (const part of parts) {
+    scratch.set(part, at);
+    at += part.length;
+  }
+  return scratch.subarray(0, length);
+}
