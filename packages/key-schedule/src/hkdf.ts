@@ -9,7 +9,8 @@ import {
 
 const utf8 = new TextEncoder();
 const LABEL_PREFIX = 'tls13 ';
-const EMPTY = new Uint8Array(0);
+/** The empty context and the empty message list. */
+export const EMPTY = new Uint8Array(0);
 
 /** What every derivation takes: the hash and, optionally, the crypto provider. */
 export interface HashOptions {
@@ -59,9 +60,14 @@ export function deriveSecret(
     hash,
     options.secret,
     options.label,
-    options.transcriptHash ?? provider.digest(hash, EMPTY),
+    options.transcriptHash ?? emptyTranscriptHash(provider, hash),
     hashLength(hash),
   );
+}
+
+/** `Hash("")`: the transcript hash of the empty message list (PROFILE.md section 3). */
+export function emptyTranscriptHash(provider: CryptoProvider, hash: HashAlgorithm): Uint8Array {
+  return provider.digest(hash, EMPTY);
 }
 
 /** HKDF-Expand-Label with a resolved provider: the form the rest of this package uses. */

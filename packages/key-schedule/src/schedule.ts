@@ -1,6 +1,6 @@
 import { MlsTlsError } from '@mlstls/codec';
 import { type AeadAlgorithm, aeadParameters, hashLength, resolveProvider } from '@mlstls/crypto';
-import { expandLabel, type HashOptions } from './hkdf.js';
+import { EMPTY, emptyTranscriptHash, expandLabel, type HashOptions } from './hkdf.js';
 
 /** The MLS-Exporter label of `master_secret[e]` (PROFILE.md section 3). */
 export const MASTER_SECRET_EXPORTER_LABEL = 'mlstls master secret';
@@ -32,7 +32,7 @@ export function deriveApplicationSecrets(
   if (masterSecret.length !== length) {
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `master secret must be ${length} bytes`);
   }
-  const transcriptHash = options.transcriptHash ?? provider.digest(hash, new Uint8Array(0));
+  const transcriptHash = options.transcriptHash ?? emptyTranscriptHash(provider, hash);
   const derive = (label: string) =>
     expandLabel(provider, hash, masterSecret, label, transcriptHash, length);
   return {
@@ -53,7 +53,7 @@ export function nextTrafficSecret(options: HashOptions & { secret: Uint8Array })
     hash,
     options.secret,
     'traffic upd',
-    new Uint8Array(0),
+    EMPTY,
     hashLength(hash),
   );
 }
@@ -71,10 +71,9 @@ export function deriveTrafficKeys(
   const provider = resolveProvider(options.provider);
   const { hash, secret } = options;
   const { keyLength, nonceLength } = aeadParameters(options.aead);
-  const empty = new Uint8Array(0);
   return {
-    key: expandLabel(provider, hash, secret, 'key', empty, keyLength),
-    iv: expandLabel(provider, hash, secret, 'iv', empty, nonceLength),
+    key: expandLabel(provider, hash, secret, 'key', EMPTY, keyLength),
+    iv: expandLabel(provider, hash, secret, 'iv', EMPTY, nonceLength),
   };
 }
 
@@ -93,13 +92,12 @@ export function exportKeyingMaterial(
 ): Uint8Array {
   const provider = resolveProvider(options.provider);
   const { hash } = options;
-  const empty = new Uint8Array(0);
   const secret = expandLabel(
     provider,
     hash,
     options.exporterMasterSecret,
     options.label,
-    provider.digest(hash, empty),
+    emptyTranscriptHash(provider, hash),
     hashLength(hash),
   );
   try {
@@ -108,7 +106,7 @@ export function exportKeyingMaterial(
       hash,
       secret,
       'exporter',
-      provider.digest(hash, options.context ?? empty),
+      provider.digest(hash, options.context ?? EMPTY),
       options.length,
     );
   } finally {
