@@ -27,6 +27,21 @@ export const ErrorCode = {
   ERR_MLSTLS_INVALID_ARGUMENT: AlertDescription.internal_error,
   /** A crypto provider or algorithm that this runtime cannot supply. */
   ERR_MLSTLS_UNSUPPORTED: AlertDescription.internal_error,
+  /** No acceptable parameters: a ciphersuite, capability or credential type the peer lacks. */
+  ERR_MLSTLS_HANDSHAKE_FAILURE: AlertDescription.handshake_failure,
+  /** The peer's credential was refused by the verifier, or changed in an update. */
+  ERR_MLSTLS_BAD_CERTIFICATE: AlertDescription.bad_certificate,
+  /** A signature or an MLS decryption failed to verify. */
+  ERR_MLSTLS_DECRYPT: AlertDescription.decrypt_error,
+  /**
+   * The peer sent an error alert; `alert` is the alert it sent, and nothing is sent back
+   * (RFC 8446 6.2).
+   */
+  ERR_MLSTLS_ALERT_RECEIVED: AlertDescription.close_notify,
+  /** The transport ended without close_notify (RFC 8446 6.1): the data may be truncated. */
+  ERR_MLSTLS_TRUNCATED: AlertDescription.close_notify,
+  /** The connection was aborted locally (an AbortSignal, `destroy()`). */
+  ERR_MLSTLS_ABORTED: AlertDescription.user_canceled,
 } as const;
 export type ErrorCode = keyof typeof ErrorCode;
 
@@ -39,10 +54,18 @@ export class MlsTlsError extends Error {
   readonly code: ErrorCode;
   readonly alert: AlertDescription;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; alert?: AlertDescription },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.alert = ErrorCode[code];
+    // Only a received alert carries the peer's description instead of the code's own.
+    this.alert =
+      code === 'ERR_MLSTLS_ALERT_RECEIVED' && options?.alert !== undefined
+        ? options.alert
+        : ErrorCode[code];
   }
 
   /** The RFC name of `alert`, such as `decode_error`. */

@@ -152,7 +152,18 @@ describe('ErrorCode and MlsTlsError', () => {
       ERR_MLSTLS_INVALID_STATE: 80,
       ERR_MLSTLS_INVALID_ARGUMENT: 80,
       ERR_MLSTLS_UNSUPPORTED: 80,
+      ERR_MLSTLS_HANDSHAKE_FAILURE: 40,
+      ERR_MLSTLS_BAD_CERTIFICATE: 42,
+      ERR_MLSTLS_DECRYPT: 51,
+      ERR_MLSTLS_ALERT_RECEIVED: 0,
+      ERR_MLSTLS_TRUNCATED: 0,
+      ERR_MLSTLS_ABORTED: 90,
     });
+  });
+
+  it('carries the alert a peer sent, and only for ERR_MLSTLS_ALERT_RECEIVED', () => {
+    expect(new MlsTlsError('ERR_MLSTLS_ALERT_RECEIVED', 'peer', { alert: 40 }).alert).toBe(40);
+    expect(new MlsTlsError('ERR_MLSTLS_DECODE', 'x', { alert: 40 }).alert).toBe(50);
   });
 
   it('is an Error named MlsTlsError with code, alert, alertName and message', () => {

@@ -1,0 +1,39 @@
+import { MlsTlsError } from '@mlstls/codec';
+import { getCiphersuiteFromName, getCiphersuiteImpl } from 'ts-mls';
+import type { EndpointCredential } from './mls.js';
+import { type CiphersuiteChoice, type SuiteParameters, suiteParameters } from './suites.js';
+
+/** The signature algorithm of a suite: an endpoint's credential key must be of this kind. */
+export function signatureAlgorithm(suite: SuiteParameters): string {
+  return getCiphersuiteFromName(suite.name).signature;
+}
+
+/**
+ * A basic credential with a new signature key pair for `ciphersuite` (default 1). Its
+ * identity is the public key itself. Give it to a responder to have a key initiators can pin
+ * (`peerSignaturePublicKey`).
+ */
+export async function generateCredential(
+  options: { ciphersuite?: CiphersuiteChoice; identity?: Uint8Array } = {},
+): Promise<EndpointCredential> {
+  const suite = suiteParameters(options.ciphersuite ?? 1);
+  const ciphersuite = getCiphersuiteFromName(suite.name);
+  const cs = await getCiphersuiteImpl(ciphersuite);
+  const { publicKey, signKey } = await cs.signature.keygen();
+  return {
+    credential: { credentialType: 'basic', identity: options.identity ?? publicKey.slice() },
+    signatureAlgorithm: ciphersuite.signature,
+    signaturePublicKey: publicKey,
+    signaturePrivateKey: signKey,
+  };
+}
+
+/** Refuses a credential whose key cannot sign for `suite` (`handshake_failure`). */
+export function checkCredentialSuite(credential: EndpointCredential, suite: SuiteParameters): void {
+  if (credential.signatureAlgorithm !== signatureAlgorithm(suite)) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_HANDSHAKE_FAILURE',
+      `${suite.name} needs a ${signatureAlgorithm(suite)} credential key, not ${credential.signatureAlgorithm}`,
+    );
+  }
+}

@@ -1,0 +1,564 @@
+import {
+  type Alert,
+  AlertDescription,
+  alertFor,
+  alertName,
+  ContentType,
+  decodeAlert,
+  encodeAlert,
+  encodeHandshake,
+  type HandshakeMessage,
+  HandshakeType,
+  KeyUpdateRequest,
+  MlsTlsError,
+  RecordLimits,
+} from '@mlstls/codec';
+import { type CryptoProvider, type ProviderChoice, resolveProvider } from '@mlstls/crypto';
+import {
+  deriveApplicationSecrets,
+  formatKeyLogLine,
+  MASTER_SECRET_EXPORTER_LABEL,
+} from '@mlstls/key-schedule';
+import {
+  fragmentHandshake,
+  HandshakeReassembler,
+  openPlaintextRecord,
+  RecordFramer,
+  sealPlaintextRecord,
+} from '@mlstls/record';
+import type { CiphersuiteImpl, ClientState } from 'ts-mls';
+import { type EndpointCredential, exportFromGroup } from './mls.js';
+import type {
+  EpochCause,
+  HandshakeInfo,
+  Output,
+  PeerCredential,
+  SessionSnapshot,
+} from './output.js';
+import type { SuiteParameters } from './suites.js';
+import type { Role, TrafficKeys } from './traffic.js';
+
+/** Options both roles take. Time and randomness come in from outside: the core has neither. */
+export interface EndpointOptions {
+  /** Cryptographically secure random bytes (group ids, MLS path and epoch secrets). */
+  readonly random: (length: number) => Uint8Array;
+  /** The current time in milliseconds since the Unix epoch (KeyPackage lifetimes). */
+  readonly now: () => number;
+  /** This endpoint's credential; without one, an ephemeral basic credential is made. */
+  readonly credential?: EndpointCredential;
+  /**
+   * Decides whether the peer's credential is acceptable. The responder accepts every peer
+   * without one; the initiator fails closed without one (see `InitiatorOptions`).
+   */
+  readonly verifyPeer?: (peer: PeerCredential) => boolean | Promise<boolean>;
+  /** The record layer's crypto: `node` (default where available), `noble`, or your own. */
+  readonly provider?: ProviderChoice;
+  /** Asked at each epoch whether to produce its key log line (PROFILE.md section 9). */
+  readonly keyLog?: () => boolean;
+  /** The largest handshake message accepted (default 2^18 bytes). */
+  readonly maxHandshakeMessageLength?: number;
+}
+
+/** BoringSSL's flood limits (PROFILE.md section 1). */
+const MAX_EMPTY_RECORDS = 32;
+const MAX_KEY_UPDATES = 32;
+const MAX_WARNING_ALERTS = 4;
+
+interface UpdateWaiter {
+  readonly id: number;
+  readonly resolve: () => void;
+  readonly reject: (error: MlsTlsError) => void;
+}
+
+/**
+ * What the initiator and responder share: the record layer of both directions, the command
+ * queue, alerts and closure, key updates, flood limits and the update waiters. The roles add
+ * the handshake and the update tables of PROFILE.md sections 4 and 5.
+ *
+ * Sans-IO: bytes come in through `receive`, commands through `write`, `update`, `keyUpdate`
+ * and `close`; every result is an `Output` taken with `poll()`, in the order to act on it.
+ * Commands run one at a time in the order they were called (MLS operations are async).
+ */
+export abstract class Endpoint {
+  readonly role: Role;
+  protected readonly options: EndpointOptions;
+  protected readonly provider: CryptoProvider;
+  protected keys: TrafficKeys | undefined;
+  protected info: HandshakeInfo | undefined;
+  readonly #outputs: Output[] = [];
+  #queue: Promise<void> = Promise.resolve();
+  readonly #reassembler: HandshakeReassembler;
+  readonly #framer = new RecordFramer();
+  #pendingWrites: Uint8Array[] = [];
+  #closeRequested = false;
+  #writeClosed = false;
+  #peerClosed = false;
+  #failure: MlsTlsError | undefined;
+  #emptyRecords = 0;
+  #keyUpdates = 0;
+  #warningAlerts = 0;
+  #updateRequests = 0;
+  /** The highest update request that a commit in flight answers. */
+  #updateInFlight = 0;
+  #updateWaiters: UpdateWaiter[] = [];
+
+  protected constructor(role: Role, options: EndpointOptions) {
+    this.role = role;
+    this.options = options;
+    this.provider = resolveProvider(options.provider);
+    this.#reassembler = new HandshakeReassembler(
+      options.maxHandshakeMessageLength === undefined
+        ? {}
+        : { maxMessageLength: options.maxHandshakeMessageLength },
+    );
+  }
+
+  // ---- public surface ------------------------------------------------------------------
+
+  /** The next output, or `undefined` when there is none. */
+  poll(): Output | undefined {
+    return this.#outputs.shift();
+  }
+
+  /** Resolves once every command called so far has run and left its outputs to `poll()`. */
+  settled(): Promise<void> {
+    return this.#queue;
+  }
+
+  /** Bytes from the transport, split anywhere. */
+  receive(data: Uint8Array): Promise<void> {
+    return this.run(() => this.#receive(data));
+  }
+
+  /** The transport ended. Without the peer's close_notify this is a truncation. */
+  receiveEnd(): Promise<void> {
+    return this.run(async () => {
+      if (this.#peerClosed) return;
+      throw new MlsTlsError(
+        'ERR_MLSTLS_TRUNCATED',
+        this.#framer.hasPartialRecord
+          ? 'the transport ended inside a record'
+          : 'the transport ended without close_notify',
+      );
+    });
+  }
+
+  /**
+   * Application data. Written before the handshake has keys, it waits for them. After
+   * `close()` or a failure it is refused (`ERR_MLSTLS_INVALID_STATE`).
+   */
+  write(data: Uint8Array): Promise<void> {
+    if (!(data instanceof Uint8Array)) {
+      return Promise.reject(new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'data must be bytes'));
+    }
+    const refused = this.#refuseCommand('write');
+    if (refused) return Promise.reject(refused);
+    const copy = data.slice();
+    return this.run(async () => {
+      if (this.keys?.canSend && this.info !== undefined) this.#sendApplicationData(copy);
+      else this.#pendingWrites.push(copy);
+    });
+  }
+
+  /**
+   * A post-compromise-security update (PROFILE.md section 5). Resolves once a commit made
+   * after this call is confirmed by the peer's epoch_key_update. Outside SYNCED it waits.
+   */
+  update(): Promise<void> {
+    const refused = this.#refuseCommand('update');
+    if (refused) return Promise.reject(refused);
+    const id = ++this.#updateRequests;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      this.#updateWaiters.push({ id, resolve, reject });
+    });
+    void this.run(() => this.#startUpdateIfDue());
+    return confirmed;
+  }
+
+  /** A TLS KeyUpdate of the sending direction, asking the peer for one too if `requestPeer`. */
+  keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
+    const refused = this.#refuseCommand('keyUpdate');
+    if (refused) return Promise.reject(refused);
+    return this.run(async () => {
+      if (!this.keys?.canSend || this.info === undefined) {
+        throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'keyUpdate before the handshake');
+      }
+      this.#sendKeyUpdate(options.requestPeer === true);
+    });
+  }
+
+  /**
+   * Sends close_notify after any data already written: the write side closes, the read
+   * side stays open until the peer's close_notify (RFC 8446 6.1).
+   */
+  close(): Promise<void> {
+    if (this.#closeRequested || this.#failure) return this.#queue;
+    this.#closeRequested = true;
+    return this.run(async () => this.#closeIfReady());
+  }
+
+  /** Ends the connection at once without sending anything, as after a transport failure. */
+  abort(error: MlsTlsError = new MlsTlsError('ERR_MLSTLS_ABORTED', 'connection aborted')): void {
+    this.#fail(error, false);
+  }
+
+  /** RFC 8446 7.5 keying material from `exp_master` of the current epoch. */
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array {
+    if (this.keys === undefined || this.info === undefined) {
+      throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'no keys to export from yet');
+    }
+    return this.keys.exportKeyingMaterial(length, label, context);
+  }
+
+  /** The epoch both directions have reached (0 before the handshake). */
+  get epoch(): bigint {
+    return this.keys?.epoch ?? 0n;
+  }
+
+  /** The handshake's outcome, once complete. */
+  get handshake(): HandshakeInfo | undefined {
+    return this.info;
+  }
+
+  /** The suite in use, once chosen. */
+  get suite(): SuiteParameters | undefined {
+    return this.keys?.suite;
+  }
+
+  /** The fatal error that ended the connection, if one did. */
+  get failure(): MlsTlsError | undefined {
+    return this.#failure;
+  }
+
+  /** Whether both sides have sent close_notify or the connection failed. */
+  get finished(): boolean {
+    return this.#failure !== undefined || (this.#writeClosed && this.#peerClosed);
+  }
+
+  // ---- for the roles -----------------------------------------------------------------
+
+  /** Handles one handshake message other than key_update after the handshake. */
+  protected abstract handleHandshake(message: HandshakeMessage): Promise<void>;
+
+  /** Whether the role is in SYNCED, where `update()` may start at once. */
+  protected abstract get synced(): boolean;
+
+  /** Creates and sends the role's own update (row "update()" of section 5). */
+  protected abstract startUpdate(): Promise<void>;
+
+  protected emit(output: Output): void {
+    this.#outputs.push(output);
+  }
+
+  protected persist(snapshot: SessionSnapshot): void {
+    this.emit({ type: 'persist', snapshot });
+  }
+
+  /** Sends a handshake message, in plaintext records before keys exist, else protected. */
+  protected sendHandshake(message: HandshakeMessage, plaintext = false): void {
+    if (this.#writeClosed || this.#failure) return;
+    for (const fragment of fragmentHandshake([encodeHandshake(message)])) {
+      this.emit({
+        type: 'send',
+        data: plaintext
+          ? sealPlaintextRecord(ContentType.handshake, fragment)
+          : this.keys!.seal(ContentType.handshake, fragment),
+      });
+    }
+  }
+
+  /** Derives and stages the keys of the epoch `group` is in, and logs it if asked. */
+  protected async enterEpoch(group: ClientState, keys: TrafficKeys): Promise<void> {
+    const { hash } = keys.suite;
+    const cs = await this.ciphersuite();
+    const length = group.keySchedule.exporterSecret.length;
+    const masterSecret = await exportFromGroup(group, MASTER_SECRET_EXPORTER_LABEL, length, cs);
+    try {
+      const epoch = group.groupContext.epoch;
+      if (this.options.keyLog?.() === true) {
+        this.emit({
+          type: 'keyLog',
+          line: formatKeyLogLine({ groupId: group.groupContext.groupId, epoch, masterSecret }),
+        });
+      }
+      keys.stage(epoch, deriveApplicationSecrets({ hash, masterSecret, provider: this.provider }));
+    } finally {
+      masterSecret.fill(0);
+    }
+  }
+
+  /** The ts-mls ciphersuite of this connection. */
+  protected abstract ciphersuite(): Promise<CiphersuiteImpl>;
+
+  protected switchSend(epoch: bigint, cause: EpochCause): void {
+    if (this.keys!.switchSend(epoch)) this.#epochReached(epoch, cause);
+  }
+
+  protected switchReceive(epoch: bigint, cause: EpochCause): void {
+    this.#reassembler.checkBoundary();
+    if (this.keys!.switchReceive(epoch)) this.#epochReached(epoch, cause);
+  }
+
+  /** The handshake is done: report it and send what was written while it ran. */
+  protected completeHandshake(info: HandshakeInfo): void {
+    this.info = info;
+    this.emit({ type: 'handshakeComplete', info });
+    this.emit({ type: 'epochChanged', epoch: info.epoch, cause: 'handshake' });
+    const writes = this.#pendingWrites;
+    this.#pendingWrites = [];
+    for (const data of writes) this.#sendApplicationData(data);
+    this.#closeIfReady();
+  }
+
+  /** The own update in flight was confirmed: resolve the calls it answers. */
+  protected updateConfirmed(): void {
+    const answered = this.#updateInFlight;
+    const waiting: UpdateWaiter[] = [];
+    for (const waiter of this.#updateWaiters) {
+      if (waiter.id <= answered) waiter.resolve();
+      else waiting.push(waiter);
+    }
+    this.#updateWaiters = waiting;
+  }
+
+  /** The own update in flight was discarded (a crossing): its calls wait for the next one. */
+  protected updateDiscarded(): void {
+    this.#updateInFlight = Math.min(
+      this.#updateInFlight,
+      this.#updateWaiters.reduce((low, waiter) => Math.min(low, waiter.id - 1), Infinity),
+    );
+  }
+
+  protected get writeClosed(): boolean {
+    return this.#writeClosed;
+  }
+
+  // ---- internals ------------------------------------------------------------------------
+
+  protected run(task: () => Promise<void>): Promise<void> {
+    const next = this.#queue.then(async () => {
+      if (this.#failure) return;
+      try {
+        await task();
+      } catch (error) {
+        this.#fail(toError(error), true);
+      }
+    });
+    this.#queue = next;
+    return next;
+  }
+
+  #refuseCommand(what: string): MlsTlsError | undefined {
+    if (this.#failure) {
+      return new MlsTlsError('ERR_MLSTLS_INVALID_STATE', `${what} after the connection failed`);
+    }
+    if (this.#closeRequested) {
+      return new MlsTlsError('ERR_MLSTLS_INVALID_STATE', `${what} after close()`);
+    }
+    return undefined;
+  }
+
+  async #receive(data: Uint8Array): Promise<void> {
+    this.#framer.push(data);
+    for (let record = this.#framer.next(); record !== undefined; record = this.#framer.next()) {
+      if (this.#failure) return;
+      // RFC 8446 6.1: data after close_notify is ignored.
+      if (this.#peerClosed) continue;
+      await this.#receiveRecord(record);
+    }
+  }
+
+  async #receiveRecord(record: Uint8Array): Promise<void> {
+    const { contentType, content } = this.keys?.canReceive
+      ? this.keys.open(record)
+      : openPlaintextRecord(record);
+    if (content.length === 0) {
+      if (++this.#emptyRecords > MAX_EMPTY_RECORDS) {
+        throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'too many empty records');
+      }
+    } else {
+      this.#emptyRecords = 0;
+    }
+    if (contentType === ContentType.handshake) {
+      for (const message of this.#reassembler.push(content)) {
+        if (this.#failure || this.#peerClosed) return;
+        await this.#handleHandshakeMessage(message);
+      }
+      return;
+    }
+    this.#reassembler.checkBoundary();
+    if (contentType === ContentType.alert) {
+      this.#receiveAlert(decodeAlert(content));
+      return;
+    }
+    // Application data: only under keys (plaintext application data never opens).
+    if (this.info === undefined) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_UNEXPECTED_MESSAGE',
+        'application data before the handshake',
+      );
+    }
+    if (content.length > 0) {
+      this.#keyUpdates = 0;
+      this.#warningAlerts = 0;
+      this.emit({ type: 'data', data: content });
+    }
+  }
+
+  async #handleHandshakeMessage(message: HandshakeMessage): Promise<void> {
+    if (message.msgType === HandshakeType.key_update) {
+      if (this.info === undefined || !this.keys?.canReceive) {
+        throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'key_update before the handshake');
+      }
+      if (++this.#keyUpdates > MAX_KEY_UPDATES) {
+        throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'too many key_updates in a row');
+      }
+      this.#reassembler.checkBoundary();
+      this.keys.nextReceiveGeneration();
+      this.emit({
+        type: 'keyUpdated',
+        direction: 'receive',
+        generation: this.keys.receiveGeneration,
+      });
+      if (message.requestUpdate === KeyUpdateRequest.update_requested && !this.#writeClosed) {
+        this.#sendKeyUpdate(false);
+      }
+      return;
+    }
+    await this.handleHandshake(message);
+    await this.#startUpdateIfDue();
+  }
+
+  #receiveAlert(alert: Alert): void {
+    if (alert.description === AlertDescription.close_notify) {
+      this.#peerClosed = true;
+      this.emit({ type: 'peerClosed' });
+      this.#rejectUpdateWaiters('the peer closed before confirming the update');
+      return;
+    }
+    if (alert.description === AlertDescription.user_canceled) {
+      if (++this.#warningAlerts > MAX_WARNING_ALERTS) {
+        throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'too many warning alerts');
+      }
+      return;
+    }
+    // RFC 8446 6.2: every other alert is an error alert, whatever its level says.
+    this.#fail(
+      new MlsTlsError(
+        'ERR_MLSTLS_ALERT_RECEIVED',
+        `the peer sent ${alertName(alert.description)}`,
+        {
+          alert: alert.description as AlertDescription,
+        },
+      ),
+      false,
+    );
+  }
+
+  #sendApplicationData(data: Uint8Array): void {
+    const keys = this.keys!;
+    let at = 0;
+    do {
+      if (keys.sender.keyUpdateDue) this.#sendKeyUpdate(false);
+      const protector = keys.sender;
+      // One buffer for as many records as the key allows before its next update is due.
+      const records = Math.max(1, Math.ceil((data.length - at) / RecordLimits.maxPlaintext));
+      const overhead = RecordLimits.headerLength + 1 + 16;
+      const out = new Uint8Array(data.length - at + records * overhead);
+      let written = 0;
+      do {
+        const end = Math.min(data.length, at + RecordLimits.maxPlaintext);
+        written += protector.sealInto(
+          out,
+          written,
+          ContentType.application_data,
+          data.subarray(at, end),
+        );
+        at = end;
+      } while (at < data.length && !protector.keyUpdateDue);
+      this.emit({ type: 'send', data: written === out.length ? out : out.subarray(0, written) });
+    } while (at < data.length);
+  }
+
+  #sendKeyUpdate(requestPeer: boolean): void {
+    const keys = this.keys!;
+    this.sendHandshake({
+      msgType: HandshakeType.key_update,
+      requestUpdate: requestPeer
+        ? KeyUpdateRequest.update_requested
+        : KeyUpdateRequest.update_not_requested,
+    });
+    keys.nextSendGeneration();
+    this.emit({ type: 'keyUpdated', direction: 'send', generation: keys.sendGeneration });
+  }
+
+  async #startUpdateIfDue(): Promise<void> {
+    if (
+      this.#failure ||
+      this.#writeClosed ||
+      this.info === undefined ||
+      !this.synced ||
+      this.#updateRequests <= this.#updateInFlight
+    ) {
+      return;
+    }
+    this.#updateInFlight = this.#updateRequests;
+    await this.startUpdate();
+  }
+
+  #closeIfReady(): void {
+    if (!this.#closeRequested || this.#writeClosed || this.#failure) return;
+    // Data written during the handshake waits for keys; so does the close_notify behind it.
+    if (this.info === undefined) return;
+    this.#sendAlert(AlertDescription.close_notify);
+    this.#writeClosed = true;
+    this.keys?.closeSend();
+    this.#rejectUpdateWaiters('closed before the update was confirmed', true);
+  }
+
+  #sendAlert(description: AlertDescription): void {
+    const content = encodeAlert(alertFor(description));
+    this.emit({
+      type: 'send',
+      data: this.keys?.canSend
+        ? this.keys.seal(ContentType.alert, content)
+        : sealPlaintextRecord(ContentType.alert, content),
+    });
+  }
+
+  #epochReached(epoch: bigint, cause: EpochCause): void {
+    if (this.info === undefined) return;
+    this.emit({ type: 'epochChanged', epoch, cause });
+  }
+
+  #fail(error: MlsTlsError, sendAlert: boolean): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    if (sendAlert && !this.#writeClosed && error.alert !== AlertDescription.close_notify) {
+      try {
+        this.#sendAlert(error.alert);
+      } catch {
+        // A key at its limit cannot carry the alert; the transport closes all the same.
+      }
+    }
+    this.#writeClosed = true;
+    this.emit({ type: 'error', error });
+    this.#rejectUpdateWaiters(error.message);
+    this.#pendingWrites = [];
+    this.keys?.destroy();
+  }
+
+  #rejectUpdateWaiters(reason: string, onlyWaiting = false): void {
+    const keep: UpdateWaiter[] = [];
+    for (const waiter of this.#updateWaiters) {
+      if (onlyWaiting && waiter.id <= this.#updateInFlight) keep.push(waiter);
+      else waiter.reject(new MlsTlsError('ERR_MLSTLS_INVALID_STATE', reason));
+    }
+    this.#updateWaiters = keep;
+  }
+}
+
+function toError(error: unknown): MlsTlsError {
+  if (error instanceof MlsTlsError) return error;
+  return new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'internal failure', { cause: error });
+}

@@ -1,0 +1,19 @@
+export { generateCredential } from './credential.js';
+export type { EndpointOptions } from './endpoint.js';
+export { Initiator, type InitiatorOptions } from './initiator.js';
+export type { EndpointCredential } from './mls.js';
+export type {
+  EpochCause,
+  HandshakeInfo,
+  Output,
+  PeerCredential,
+  SessionSnapshot,
+} from './output.js';
+export { Responder, type ResponderOptions } from './responder.js';
+export {
+  type CiphersuiteChoice,
+  SUPPORTED_CIPHERSUITES,
+  type SuiteParameters,
+  suiteParameters,
+} from './suites.js';
+export type { Role } from './traffic.js';

@@ -1,0 +1,171 @@
+// Everything this package asks of ts-mls, in one place: ciphersuites, key packages, the
+// self-update commits of PROFILE.md section 5 and how ts-mls failures map to alerts.
+import { MlsTlsError } from '@mlstls/codec';
+import {
+  type CiphersuiteImpl,
+  type CiphersuiteName,
+  type ClientConfig,
+  type ClientState,
+  type Credential,
+  decodeMlsMessage,
+  defaultKeyPackageEqualityConfig,
+  defaultPaddingConfig,
+  encodeMlsMessage,
+  getCiphersuiteFromName,
+  getCiphersuiteImpl,
+  type KeyPackage,
+  type LeafNode,
+  type MLSMessage,
+  mlsExporter,
+} from 'ts-mls';
+import { encodeCredential } from 'ts-mls/credential.js';
+import {
+  CodecError,
+  CryptoError,
+  CryptoVerificationError,
+  MlsError,
+  ValidationError,
+} from 'ts-mls/mlsError.js';
+
+const implementations = new Map<CiphersuiteName, Promise<CiphersuiteImpl>>();
+
+/**
+ * The ts-mls implementation of `name`, with its randomness taken from `random` (path and
+ * epoch secrets, reuse guards). ts-mls's HPKE and signature key generation draw from the
+ * platform's CSPRNG themselves.
+ */
+export async function loadCiphersuite(
+  name: CiphersuiteName,
+  random: (length: number) => Uint8Array,
+): Promise<CiphersuiteImpl> {
+  let shared = implementations.get(name);
+  if (shared === undefined) {
+    shared = getCiphersuiteImpl(getCiphersuiteFromName(name));
+    implementations.set(name, shared);
+  }
+  return { ...(await shared), rng: { randomBytes: random } };
+}
+
+/**
+ * The ts-mls configuration of every mlstls group. `retainKeysForEpochs: 1` keeps no past
+ * epoch's secrets (0 would keep all of them). Lifetimes and credentials are checked by the
+ * state machines with the injected clock and verifier, so ts-mls accepts them here.
+ */
+export const CLIENT_CONFIG: ClientConfig = {
+  keyRetentionConfig: {
+    retainKeysForGenerations: 1,
+    retainKeysForEpochs: 1,
+    maximumForwardRatchetSteps: 16,
+  },
+  lifetimeConfig: { maximumTotalLifetime: 2n ** 63n - 1n, validateLifetimeOnReceive: false },
+  keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
+  paddingConfig: defaultPaddingConfig,
+  authService: { validateCredential: async () => true },
+};
+
+/** The two leaves of a connection's group, `undefined` where a tree has another shape. */
+export function members(state: ClientState): LeafNode[] {
+  const leaves: LeafNode[] = [];
+  for (const node of state.ratchetTree) {
+    if (node?.nodeType === 'leaf') leaves.push(node.leaf);
+  }
+  return leaves;
+}
+
+/** The leaf of the other member of a two-member group. */
+export function peerLeaf(state: ClientState): LeafNode {
+  const own = state.privatePath.leafIndex;
+  const index = state.ratchetTree.findIndex(
+    (node, at) => node?.nodeType === 'leaf' && at !== own * 2,
+  );
+  const node = state.ratchetTree[index];
+  if (node?.nodeType !== 'leaf') {
+    throw new MlsTlsError('ERR_MLSTLS_ILLEGAL_PARAMETER', 'the group has no second member');
+  }
+  return node.leaf;
+}
+
+/** The leaf index of the other member. */
+export function peerLeafIndex(state: ClientState): number {
+  return state.privatePath.leafIndex === 0 ? 1 : 0;
+}
+
+/** The MLS-Exporter output of the group's current epoch. */
+export function exportFromGroup(
+  state: ClientState,
+  label: string,
+  length: number,
+  cs: CiphersuiteImpl,
+): Promise<Uint8Array> {
+  return mlsExporter(state.keySchedule.exporterSecret, label, new Uint8Array(0), length, cs);
+}
+
+/** Whether two leaves hold the same credential and signature key. */
+export function sameIdentity(a: LeafNode, b: LeafNode): boolean {
+  return (
+    equalBytes(a.signaturePublicKey, b.signaturePublicKey) &&
+    equalBytes(encodeCredential(a.credential), encodeCredential(b.credential))
+  );
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
+  return difference === 0;
+}
+
+/** Decodes an MLSMessage that must fill `bytes` exactly (PROFILE.md section 2). */
+export function decodeWholeMessage(bytes: Uint8Array): MLSMessage {
+  let decoded: [MLSMessage, number] | undefined;
+  try {
+    decoded = decodeMlsMessage(bytes, 0);
+  } catch (error) {
+    throw fromMls(error, 'MLSMessage');
+  }
+  if (decoded === undefined) {
+    throw new MlsTlsError('ERR_MLSTLS_DECODE', 'MLSMessage: malformed');
+  }
+  if (decoded[1] !== bytes.length) {
+    throw new MlsTlsError('ERR_MLSTLS_DECODE', 'MLSMessage: trailing bytes');
+  }
+  return decoded[0];
+}
+
+export function encodeKeyPackageMessage(keyPackage: KeyPackage): Uint8Array {
+  return encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage });
+}
+
+export { encodeMlsMessage };
+
+/**
+ * Maps a ts-mls failure to the alert it earns: a codec failure is `decode_error`, a failed
+ * signature or decryption `decrypt_error`, any other MLS validation failure
+ * `illegal_parameter`. An `MlsTlsError` passes through; anything else is a local fault.
+ */
+export function fromMls(error: unknown, what: string): MlsTlsError {
+  if (error instanceof MlsTlsError) return error;
+  if (error instanceof CodecError) {
+    return new MlsTlsError('ERR_MLSTLS_DECODE', `${what}: malformed`, { cause: error });
+  }
+  if (error instanceof CryptoVerificationError || error instanceof CryptoError) {
+    return new MlsTlsError('ERR_MLSTLS_DECRYPT', `${what}: failed to verify`, { cause: error });
+  }
+  if (error instanceof ValidationError || error instanceof MlsError) {
+    return new MlsTlsError('ERR_MLSTLS_ILLEGAL_PARAMETER', `${what}: ${error.message}`, {
+      cause: error,
+    });
+  }
+  return new MlsTlsError('ERR_MLSTLS_ILLEGAL_PARAMETER', `${what}: could not be processed`, {
+    cause: error,
+  });
+}
+
+/** A credential and the signature key pair that speaks for it. */
+export interface EndpointCredential {
+  readonly credential: Credential;
+  /** `Ed25519` for suites 1 and 3, `P256` for suite 2. */
+  readonly signatureAlgorithm: string;
+  readonly signaturePublicKey: Uint8Array;
+  readonly signaturePrivateKey: Uint8Array;
+}

@@ -1,0 +1,62 @@
+import type { MlsTlsError } from '@mlstls/codec';
+import type { Credential } from 'ts-mls';
+import type { Role } from './traffic.js';
+
+/** The peer as its leaf in the group names it. */
+export interface PeerCredential {
+  readonly credential: Credential;
+  readonly signaturePublicKey: Uint8Array;
+}
+
+/** What the handshake settled, reported with `handshakeComplete`. */
+export interface HandshakeInfo {
+  readonly ciphersuite: string;
+  readonly epoch: bigint;
+  readonly groupId: Uint8Array;
+  readonly peer: PeerCredential;
+  /** Whether the peer's credential was verified; false only with `rejectUnauthorized: false`. */
+  readonly authorized: boolean;
+  readonly authorizationError?: MlsTlsError;
+}
+
+/**
+ * Everything a connection must keep to resume (PROFILE.md sections 5 and 6). It is handed out
+ * before the bytes that depend on it: a binding stores it first, then sends.
+ */
+export interface SessionSnapshot {
+  readonly role: Role;
+  readonly groupId: Uint8Array;
+  /** The epoch `group` is in. */
+  readonly epoch: bigint;
+  /** The group state, encoded by ts-mls (`decodeGroupState`). */
+  readonly group: Uint8Array;
+  /** The initiator's unconfirmed commits (encoded MLSMessages), oldest first. */
+  readonly unconfirmedCommits: readonly Uint8Array[];
+  /** The responder's own pending commit and the state it leads to, if it holds one. */
+  readonly pending?: { readonly commit: Uint8Array; readonly group: Uint8Array };
+  readonly peer: PeerCredential;
+}
+
+/** Why the connection's epoch changed. */
+export type EpochCause = 'handshake' | 'local' | 'peer';
+
+/**
+ * The outputs of a state machine, in the order a binding must act on them: send bytes to the
+ * transport, store a snapshot (before any later `send`), hand data to the application, report
+ * events.
+ */
+export type Output =
+  | { readonly type: 'send'; readonly data: Uint8Array }
+  | { readonly type: 'persist'; readonly snapshot: SessionSnapshot }
+  | { readonly type: 'data'; readonly data: Uint8Array }
+  | { readonly type: 'handshakeComplete'; readonly info: HandshakeInfo }
+  | { readonly type: 'epochChanged'; readonly epoch: bigint; readonly cause: EpochCause }
+  | {
+      readonly type: 'keyUpdated';
+      readonly direction: 'send' | 'receive';
+      readonly generation: number;
+    }
+  /** One PROFILE.md section 9 line, without its newline, for each epoch entered. */
+  | { readonly type: 'keyLog'; readonly line: string }
+  | { readonly type: 'peerClosed' }
+  | { readonly type: 'error'; readonly error: MlsTlsError };
