@@ -145,7 +145,9 @@ export abstract class Endpoint {
 
   /**
    * Application data. Written before the handshake has keys, it waits for them. After
-   * `close()` or a failure it is refused (`ERR_MLSTLS_INVALID_STATE`).
+   * `close()` or a failure it is refused (`ERR_MLSTLS_INVALID_STATE`). As with a Node
+   * stream's chunk, `data` must not change until the returned promise settles: it is sealed
+   * from where it lies, without a copy.
    */
   write(data: Uint8Array): Promise<void> {
     if (!(data instanceof Uint8Array)) {
@@ -153,10 +155,9 @@ export abstract class Endpoint {
     }
     const refused = this.#refuseCommand('write');
     if (refused) return Promise.reject(refused);
-    const copy = data.slice();
     return this.run(async () => {
-      if (this.keys?.canSend && this.info !== undefined) this.#sendApplicationData(copy);
-      else this.#pendingWrites.push(copy);
+      if (this.keys?.canSend && this.info !== undefined) this.#sendApplicationData(data);
+      else this.#pendingWrites.push(data.slice());
     });
   }
 
@@ -177,13 +178,14 @@ export abstract class Endpoint {
 
   /** A TLS KeyUpdate of the sending direction, asking the peer for one too if `requestPeer`. */
   keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
-    const refused = this.#refuseCommand('keyUpdate');
+    const refused =
+      this.#refuseCommand('keyUpdate') ??
+      (this.info === undefined
+        ? new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'keyUpdate before the handshake')
+        : undefined);
     if (refused) return Promise.reject(refused);
     return this.run(async () => {
-      if (!this.keys?.canSend || this.info === undefined) {
-        throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'keyUpdate before the handshake');
-      }
-      this.#sendKeyUpdate(options.requestPeer === true);
+      if (this.keys?.canSend) this.#sendKeyUpdate(options.requestPeer === true);
     });
   }
 
