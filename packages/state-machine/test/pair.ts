@@ -1,7 +1,21 @@
 // Two in-memory endpoints and a deterministic scheduler: every record sent waits in its
-// direction's queue until the test (or a seeded schedule) delivers it.
+// direction's queue until the test (or a seeded schedule) delivers it. A wiretap on the
+// record keys names what each encrypted `send` carries, so that tests can read the trace.
 import { randomBytes } from 'node:crypto';
-import type { MlsTlsError } from '@mlstls/codec';
+import {
+  type AlertDescription,
+  alertName,
+  ContentType,
+  decodeAlert,
+  decodeHandshake,
+  encodeAlert,
+  encodeHandshake,
+  type HandshakeMessage,
+  HandshakeType,
+  type MlsTlsError,
+  RecordLimits,
+} from '@mlstls/codec';
+import { expect } from 'vitest';
 import {
   generateCredential,
   Initiator,
@@ -10,16 +24,94 @@ import {
   Responder,
   type ResponderOptions,
 } from '../src/index.js';
+import { TrafficKeys } from '../src/traffic.js';
 
 export const random = (length: number) => new Uint8Array(randomBytes(length));
 export const now = () => Date.parse('2026-11-27T12:00:00Z');
+
+export type Side = 'initiator' | 'responder';
+export const sides: readonly Side[] = ['initiator', 'responder'];
+
+export function peerOf(side: Side): Side {
+  return side === 'initiator' ? 'responder' : 'initiator';
+}
+
+// ---- wiretap ---------------------------------------------------------------------------
+
+/** What `TrafficKeys.seal` was given for each record it made (app data goes by `sealInto`). */
+const sealed = new WeakMap<Uint8Array, { contentType: ContentType; content: Uint8Array }>();
+const originalSeal = TrafficKeys.prototype.seal;
+TrafficKeys.prototype.seal = function seal(
+  this: TrafficKeys,
+  contentType: ContentType,
+  content: Uint8Array,
+): Uint8Array {
+  const record = originalSeal.call(this, contentType, content);
+  sealed.set(record, { contentType, content: content.slice() });
+  return record;
+};
+
+const handshakeNames = new Map<number, string>(
+  Object.entries(HandshakeType).map(([name, value]) => [value, name]),
+);
+
+/** A readable name for one handshake message: `connection_update`, `epoch_key_update(2)`. */
+export function describeMessage(message: HandshakeMessage): string {
+  const name = handshakeNames.get(message.msgType) ?? `handshake(${message.msgType})`;
+  if (message.msgType === HandshakeType.epoch_key_update) return `${name}(${message.epoch})`;
+  if (message.msgType === HandshakeType.key_update) {
+    return `${name}(${message.requestUpdate === 1 ? 'requested' : 'not_requested'})`;
+  }
+  return name;
+}
+
+function describeContent(contentType: number, content: Uint8Array): string {
+  switch (contentType) {
+    case ContentType.handshake:
+      try {
+        return describeMessage(decodeHandshake(content));
+      } catch {
+        return 'handshake(malformed)';
+      }
+    case ContentType.alert:
+      return `alert(${alertName(decodeAlert(content).description)})`;
+    case ContentType.application_data:
+      return 'application_data';
+    default:
+      return `content(${contentType})`;
+  }
+}
+
+/** What a `send` chunk carries, from the wiretap or, for plaintext records, its bytes. */
+export function describeSend(data: Uint8Array): string {
+  const tapped = sealed.get(data);
+  if (tapped !== undefined) return describeContent(tapped.contentType, tapped.content);
+  if (data[0] === ContentType.application_data) return 'application_data';
+  return `plaintext ${describeContent(data[0]!, data.subarray(RecordLimits.headerLength))}`;
+}
+
+/** The handshake message a protected `send` carries (from the wiretap), if it carries one. */
+export function sentMessage(data: Uint8Array): HandshakeMessage | undefined {
+  const tapped = sealed.get(data);
+  if (tapped?.contentType !== ContentType.handshake) return undefined;
+  return decodeHandshake(tapped.content);
+}
+
+/** The alert in a plaintext alert record, or undefined for anything else. */
+export function plaintextAlert(record: Uint8Array): AlertDescription | undefined {
+  if (record[0] !== ContentType.alert) return undefined;
+  return decodeAlert(record.subarray(RecordLimits.headerLength)).description as AlertDescription;
+}
+
+// ---- the pair --------------------------------------------------------------------------
 
 /** What one endpoint has produced so far, besides bytes to send. */
 export class Log {
   readonly data: Uint8Array[] = [];
   readonly events: Output[] = [];
   readonly errors: MlsTlsError[] = [];
-  readonly persisted: Output[] = [];
+  readonly persisted: Extract<Output, { type: 'persist' }>[] = [];
+  readonly keyLog: string[] = [];
 
   get received(): Uint8Array {
     return Buffer.concat(this.data);
@@ -30,7 +122,19 @@ export class Log {
   }
 }
 
-export type Side = 'initiator' | 'responder';
+/** One output in the order it was produced, with a readable label (`send connection_update`). */
+export interface TraceEntry {
+  readonly side: Side;
+  readonly output: Output;
+  readonly label: string;
+}
+
+export interface PairOptions {
+  readonly initiator?: Partial<InitiatorOptions>;
+  readonly responder?: Partial<ResponderOptions>;
+  /** Whether the initiator pins the responder's signature key (default true). */
+  readonly pin?: boolean;
+}
 
 export class Pair {
   readonly initiator: Initiator;
@@ -39,16 +143,14 @@ export class Pair {
   readonly inFlight: Record<Side, Uint8Array[]> = { initiator: [], responder: [] };
   readonly log: Record<Side, Log> = { initiator: new Log(), responder: new Log() };
   /** Every output in order, with who produced it (to check persist-before-send). */
-  readonly trace: { side: Side; output: Output }[] = [];
+  readonly trace: TraceEntry[] = [];
 
   constructor(initiator: Initiator, responder: Responder) {
     this.initiator = initiator;
     this.responder = responder;
   }
 
-  static async create(
-    options: { initiator?: Partial<InitiatorOptions>; responder?: Partial<ResponderOptions> } = {},
-  ): Promise<Pair> {
+  static async create(options: PairOptions = {}): Promise<Pair> {
     const credential = await generateCredential({
       ciphersuite: options.initiator?.ciphersuite ?? 1,
     });
@@ -56,19 +158,16 @@ export class Pair {
     const initiator = new Initiator({
       random,
       now,
-      peerSignaturePublicKey: credential.signaturePublicKey,
+      ...(options.pin === false ? {} : { peerSignaturePublicKey: credential.signaturePublicKey }),
       ...options.initiator,
     });
     return new Pair(initiator, responder);
   }
 
   /** A pair that has completed the handshake with nothing in flight. */
-  static async connected(
-    options: { initiator?: Partial<InitiatorOptions>; responder?: Partial<ResponderOptions> } = {},
-  ): Promise<Pair> {
+  static async connected(options: PairOptions = {}): Promise<Pair> {
     const pair = await Pair.create(options);
     await pair.initiator.start();
-    pair.drain();
     await pair.settle();
     return pair;
   }
@@ -77,15 +176,23 @@ export class Pair {
     return side === 'initiator' ? this.initiator : this.responder;
   }
 
-  /** Moves every output of both endpoints into the queues and logs. */
+  /** The record keys of `side` (a protected field of the endpoint: test access only). */
+  keys(side: Side): TrafficKeys {
+    const keys = (this.endpoint(side) as unknown as { keys: TrafficKeys | undefined }).keys;
+    if (keys === undefined) throw new Error(`${side} has no keys yet`);
+    return keys;
+  }
+
+  /** Moves every output of both endpoints into the queues, logs and trace. */
   drain(): void {
-    for (const side of ['initiator', 'responder'] as const) {
+    for (const side of sides) {
       const endpoint = this.endpoint(side);
       for (let output = endpoint.poll(); output !== undefined; output = endpoint.poll()) {
-        this.trace.push({ side, output });
         const log = this.log[side];
+        let label: string = output.type;
         switch (output.type) {
           case 'send':
+            label = `send ${describeSend(output.data)}`;
             this.inFlight[side].push(output.data);
             break;
           case 'data':
@@ -94,34 +201,113 @@ export class Pair {
           case 'persist':
             log.persisted.push(output);
             break;
+          case 'keyLog':
+            log.keyLog.push(output.line);
+            log.events.push(output);
+            break;
           case 'error':
+            label = `error ${output.error.code}`;
             log.errors.push(output.error);
+            log.events.push(output);
+            break;
+          case 'epochChanged':
+            label = `epochChanged ${output.epoch} ${output.cause}`;
             log.events.push(output);
             break;
           default:
             log.events.push(output);
         }
+        this.trace.push({ side, output, label });
       }
     }
+  }
+
+  /** Waits until both endpoints have run every command, then drains. */
+  async step(): Promise<void> {
+    await this.initiator.settled();
+    await this.responder.settled();
+    this.drain();
+  }
+
+  /** A position in the trace, for `labels`. */
+  mark(): number {
+    return this.trace.length;
+  }
+
+  /** The labels of `side`'s outputs since `mark`. */
+  labels(side: Side, since = 0): string[] {
+    return this.trace
+      .slice(since)
+      .filter((entry) => entry.side === side)
+      .map((entry) => entry.label);
   }
 
   /** Delivers the oldest chunk `from` sent; false if there was none. */
   async deliver(from: Side): Promise<boolean> {
     const chunk = this.inFlight[from].shift();
     if (chunk === undefined) return false;
-    await this.endpoint(from === 'initiator' ? 'responder' : 'initiator').receive(chunk);
-    this.drain();
+    await this.endpoint(peerOf(from)).receive(chunk);
+    await this.step();
     return true;
+  }
+
+  /** Delivers the next `length` bytes of `from`'s stream as one chunk, cut anywhere. */
+  async deliverBytes(from: Side, length: number): Promise<number> {
+    const queue = this.inFlight[from];
+    const parts: Uint8Array[] = [];
+    let taken = 0;
+    while (taken < length && queue.length > 0) {
+      const head = queue[0]!;
+      const take = Math.min(head.length, length - taken);
+      parts.push(head.subarray(0, take));
+      if (take === head.length) queue.shift();
+      else queue[0] = head.subarray(take);
+      taken += take;
+    }
+    if (taken === 0) return 0;
+    await this.endpoint(peerOf(from)).receive(Buffer.concat(parts));
+    await this.step();
+    return taken;
+  }
+
+  /** Delivers what `from` has sent so far, chunk by chunk (nothing the peer answers). */
+  async deliverAll(from: Side): Promise<void> {
+    for (let count = this.inFlight[from].length; count > 0; count--) await this.deliver(from);
+  }
+
+  /** Drops what `from` has in flight, as a test that only wants the peer's reaction. */
+  discard(from: Side): Uint8Array[] {
+    return this.inFlight[from].splice(0);
+  }
+
+  /** Puts a record into `from`'s queue, after what is already in flight. */
+  inject(from: Side, record: Uint8Array): void {
+    this.inFlight[from].push(record);
+  }
+
+  /** A record sealed under `side`'s current sending keys (its sequence number advances). */
+  seal(side: Side, contentType: ContentType, content: Uint8Array): Uint8Array {
+    return this.keys(side).seal(contentType, content);
+  }
+
+  /** Queues `messages` from `side` in one protected handshake record. */
+  injectHandshake(side: Side, ...messages: HandshakeMessage[]): void {
+    const content = Buffer.concat(messages.map(encodeHandshake));
+    this.inject(side, this.seal(side, ContentType.handshake, content));
+  }
+
+  /** Queues a protected alert from `side`. */
+  injectAlert(side: Side, description: AlertDescription, level: 1 | 2 = 1): void {
+    this.inject(side, this.seal(side, ContentType.alert, encodeAlert({ level, description })));
   }
 
   /** Delivers in both directions, alternating, until nothing is in flight. */
   async settle(limit = 10_000): Promise<void> {
     for (let step = 0; step < limit; step++) {
-      await this.initiator.settled();
-      await this.responder.settled();
-      this.drain();
+      await this.step();
       const a = await this.deliver('initiator');
       const b = await this.deliver('responder');
+      await this.step();
       if (
         !a &&
         !b &&
@@ -133,4 +319,77 @@ export class Pair {
     }
     throw new Error('the pair did not settle');
   }
+
+  /** The errors both endpoints reported, by side. */
+  errors(): Record<Side, string[]> {
+    return {
+      initiator: this.log.initiator.errors.map((error) => error.code),
+      responder: this.log.responder.errors.map((error) => error.code),
+    };
+  }
+
+  /** Both sides export the same keying material from the current epoch. */
+  expectSameKeys(): void {
+    const context = Uint8Array.of(1, 2, 3);
+    expect(hex(this.initiator.exportKeyingMaterial(32, 'EXPORTER-test', context))).toBe(
+      hex(this.responder.exportKeyingMaterial(32, 'EXPORTER-test', context)),
+    );
+  }
+
+  /**
+   * Writes fresh data both ways, settles and checks that each side received exactly it: the
+   * keys of each direction agree.
+   */
+  async expectDataFlows(size = 100): Promise<void> {
+    const before = {
+      initiator: this.log.initiator.received.length,
+      responder: this.log.responder.received.length,
+    };
+    const sent = { initiator: random(size), responder: random(size) };
+    await this.initiator.write(sent.initiator);
+    await this.responder.write(sent.responder);
+    await this.settle();
+    expect(this.errors()).toEqual({ initiator: [], responder: [] });
+    for (const side of sides) {
+      const received = this.log[peerOf(side)].received.subarray(before[peerOf(side)]);
+      expect(hex(received)).toBe(hex(sent[side]));
+    }
+  }
+
+  /** Synced, in one epoch, the same keys, data flowing both ways. */
+  async expectInSync(epoch?: bigint): Promise<void> {
+    expect(this.errors()).toEqual({ initiator: [], responder: [] });
+    expect(this.initiator.state).toBe('synced');
+    expect(this.responder.state).toBe('synced');
+    expect(this.initiator.epoch).toBe(this.responder.epoch);
+    if (epoch !== undefined) expect(this.initiator.epoch).toBe(epoch);
+    this.expectSameKeys();
+    await this.expectDataFlows();
+  }
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** Tracks whether a promise has settled, without awaiting it (updates wait for deliveries). */
+export function track<T>(promise: Promise<T>): {
+  readonly promise: Promise<T>;
+  readonly state: () => 'pending' | 'resolved' | 'rejected';
+} {
+  let state: 'pending' | 'resolved' | 'rejected' = 'pending';
+  promise.then(
+    () => {
+      state = 'resolved';
+    },
+    () => {
+      state = 'rejected';
+    },
+  );
+  return { promise, state: () => state };
+}
+
+/** Lets promise callbacks run (after a command has settled, before checking a tracked promise). */
+export function flushPromises(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
