@@ -1,0 +1,623 @@
+/**
+ * Connection benchmark: mlstls through `@mlstls/node` against node:tls (TLS 1.3,
+ * TLS_AES_128_GCM_SHA256) on 127.0.0.1, both measured in the same run, both ends of every
+ * connection in this process (the memory figure runs each stack in a child process of its own).
+ *
+ *   pnpm bench:connection            (from tools/bench, once the packages are built)
+ *   pnpm bench:connection -- --rounds 7 --only handshake,bulk --check
+ *
+ * Figures: handshakes/s (sequential and concurrent), bulk throughput over one connection,
+ * the PCS update round trip against ts-mls's own commit + process, memory per idle connection.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  BulkSink,
+  closeAll,
+  connected,
+  type HandshakeRound,
+  handshakeRound,
+  listenFirstByte,
+  negotiated,
+  openIdle,
+  sendBulk,
+} from './connection-load.js';
+import {
+  type Column,
+  formatRow,
+  formatRule,
+  machineSummary,
+  median,
+  packageVersion,
+} from './harness.js';
+import { inMemoryHandshake, responderCredential } from './in-memory-handshake.js';
+import { type MlstlsStack, mlstlsStack } from './mlstls-stack.js';
+import { nodeTlsStack, TLS_SUITE } from './node-tls-stack.js';
+import type { Stack } from './stack.js';
+import {
+  buildGroup,
+  commitAndProcess,
+  type HandshakeSteps,
+  loadSuite1,
+} from './two-member-group.js';
+
+const SECTIONS = ['handshake', 'bulk', 'update', 'memory'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values: args } = parseArgs({
+  // `pnpm bench:connection -- --rounds 9` may pass the `--` on.
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
+  options: {
+    rounds: { type: 'string', default: '5' },
+    'round-ms': { type: 'string', default: '1000' },
+    'warmup-ms': { type: 'string', default: '500' },
+    concurrency: { type: 'string', default: '16' },
+    'bulk-mib': { type: 'string', default: '256' },
+    'update-blocks': { type: 'string', default: '6' },
+    'updates-per-block': { type: 'string', default: '5' },
+    idle: { type: 'string', default: '2000' },
+    only: { type: 'string', default: SECTIONS.join(',') },
+    candidate: { type: 'string', default: 'mlstls' },
+    check: { type: 'boolean', default: false },
+    'memory-child': { type: 'string' },
+  },
+});
+
+function positive(name: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be > 0`);
+  return number;
+}
+
+const ROUNDS = Math.floor(positive('rounds', args.rounds));
+const ROUND_MS = positive('round-ms', args['round-ms']);
+const WARMUP_MS = positive('warmup-ms', args['warmup-ms']);
+const CONCURRENCY = Math.floor(positive('concurrency', args.concurrency));
+const BULK_BYTES = Math.floor(positive('bulk-mib', args['bulk-mib']) * 2 ** 20);
+const UPDATE_BLOCKS = Math.floor(positive('update-blocks', args['update-blocks']));
+const UPDATES_PER_BLOCK = Math.floor(positive('updates-per-block', args['updates-per-block']));
+const IDLE = Math.floor(positive('idle', args.idle));
+const ONLY = new Set(args.only.split(',').map((name) => name.trim()));
+for (const name of ONLY) {
+  if (!SECTIONS.includes(name as Section)) throw new Error(`--only: unknown section ${name}`);
+}
+
+/** Write size of the bulk transfer: four full TLS records per write. */
+const BULK_CHUNK = 64 * 1024;
+/** Handshakes in flight while the idle connections of the memory figure open. */
+const IDLE_CONCURRENCY = 32;
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const nowNs = () => process.hrtime.bigint();
+const seconds = (since: bigint) => Number(nowNs() - since) / 1e9;
+
+// ---- figures and their report --------------------------------------------------------------
+
+interface Target {
+  readonly direction: '>=' | '<=';
+  readonly value: number;
+}
+
+interface Figure {
+  /** What is measured, with its unit. */
+  readonly name: string;
+  readonly baselineName: string;
+  readonly baseline: readonly number[];
+  readonly candidate: readonly number[];
+  /** Ratios of samples taken side by side (round pairs, blocks), for the ratio's range. */
+  readonly pairRatios: readonly number[];
+  readonly target: Target;
+}
+
+const figures: Figure[] = [];
+
+function ratioOf(figure: Figure): number {
+  return median(figure.candidate) / median(figure.baseline);
+}
+
+function met(figure: Figure): boolean {
+  const ratio = ratioOf(figure);
+  return figure.target.direction === '>='
+    ? ratio >= figure.target.value
+    : ratio <= figure.target.value;
+}
+
+function digits(value: number): string {
+  const size = Math.abs(value);
+  if (size >= 100) return value.toFixed(0);
+  if (size >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+/** Median and min-max of a sample, e.g. `812 (700-850)`, or the value alone for one sample. */
+function spread(values: readonly number[]): string {
+  if (values.length === 0) return '-';
+  if (values.length === 1) return digits(values[0]!);
+  return `${digits(median(values))} (${digits(Math.min(...values))}-${digits(Math.max(...values))})`;
+}
+
+function range(values: readonly number[]): string {
+  if (values.length < 2) return '-';
+  return `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
+}
+
+const SUMMARY: readonly Column[] = [
+  { title: 'figure', width: 34, align: 'left' },
+  { title: 'baseline', width: 22, align: 'left' },
+  { title: 'baseline median (min-max)', width: 25, align: 'right' },
+  { title: 'mlstls median (min-max)', width: 23, align: 'right' },
+  { title: 'ratio', width: 5, align: 'right' },
+  { title: 'ratio min-max', width: 13, align: 'right' },
+  { title: 'target', width: 7, align: 'left' },
+  { title: 'verdict', width: 7, align: 'left' },
+];
+
+function printSummary(): string[] {
+  console.log('');
+  console.log('Summary (ratio = mlstls median / baseline median):');
+  console.log(
+    formatRow(
+      SUMMARY,
+      SUMMARY.map((column) => column.title),
+    ),
+  );
+  console.log(formatRule(SUMMARY));
+  const missed: string[] = [];
+  for (const figure of figures) {
+    const ratio = ratioOf(figure);
+    const ok = met(figure);
+    if (!ok) missed.push(`${figure.name} ${ratio.toFixed(2)}`);
+    console.log(
+      formatRow(SUMMARY, [
+        figure.name,
+        figure.baselineName,
+        spread(figure.baseline),
+        spread(figure.candidate),
+        ratio.toFixed(2),
+        range(figure.pairRatios),
+        `${figure.target.direction} ${figure.target.value}`,
+        ok ? 'met' : 'MISSED',
+      ]),
+    );
+  }
+  return missed;
+}
+
+/** Runs `measure` for each stack in turn, `ROUNDS` times, the first stack alternating. */
+async function alternate<T>(
+  stacks: readonly [Stack, Stack],
+  measure: (stack: Stack) => Promise<T>,
+): Promise<[T[], T[]]> {
+  const results: [T[], T[]] = [[], []];
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    for (const index of order) {
+      gc?.();
+      results[index]!.push(await measure(stacks[index]!));
+    }
+  }
+  return results;
+}
+
+// ---- 1. handshakes -------------------------------------------------------------------------
+
+const HANDSHAKE_COLUMNS: readonly Column[] = [
+  { title: 'stack', width: 8, align: 'left' },
+  { title: 'in flight', width: 9, align: 'right' },
+  { title: 'handshakes/s', width: 20, align: 'right' },
+  { title: 'latency ms', width: 20, align: 'right' },
+  { title: 'CPU ms/handshake', width: 20, align: 'right' },
+  { title: 'handshakes', width: 10, align: 'right' },
+];
+
+/** Sequential latency and CPU of the candidate, for the profile that follows. */
+interface SequentialHandshakes {
+  readonly latencyMs: number;
+  readonly cpuMs: number;
+  readonly baselineLatencyMs: number;
+}
+
+async function handshakes(
+  stacks: readonly [Stack, Stack],
+): Promise<SequentialHandshakes | undefined> {
+  console.log('');
+  console.log(
+    `1. Handshakes to the first byte (connect, full handshake, server writes 1 byte, client ends): ` +
+      `${ROUNDS} alternating rounds of ~${ROUND_MS} ms per stack after ${WARMUP_MS} ms of warm-up, ` +
+      'both ends in this process, CPU = process user+system time (all threads) per handshake.',
+  );
+  const servers = await Promise.all(stacks.map((stack) => listenFirstByte(stack)));
+  const ports = new Map(stacks.map((stack, i) => [stack, servers[i]!.port]));
+  for (const stack of stacks) {
+    const { suite, version } = await negotiated(stack, ports.get(stack)!);
+    console.log(`   ${stack.name}: getCipher() -> ${suite}, ${version}`);
+    if (suite !== TLS_SUITE || version !== 'TLSv1.3') {
+      throw new Error(`${stack.name} negotiated ${suite} ${version}, not ${TLS_SUITE} TLSv1.3`);
+    }
+  }
+  console.log(
+    formatRow(
+      HANDSHAKE_COLUMNS,
+      HANDSHAKE_COLUMNS.map((column) => column.title),
+    ),
+  );
+  console.log(formatRule(HANDSHAKE_COLUMNS));
+  let sequential: SequentialHandshakes | undefined;
+  for (const concurrency of [1, CONCURRENCY]) {
+    for (const stack of stacks) {
+      await handshakeRound(stack, ports.get(stack)!, concurrency, WARMUP_MS);
+    }
+    const [base, cand] = await alternate(stacks, (stack) =>
+      handshakeRound(stack, ports.get(stack)!, concurrency, ROUND_MS),
+    );
+    const print = (stack: Stack, rounds: readonly HandshakeRound[]) =>
+      console.log(
+        formatRow(HANDSHAKE_COLUMNS, [
+          stack.name,
+          String(concurrency),
+          spread(rounds.map((round) => round.perSecond)),
+          spread(rounds.flatMap((round) => round.latenciesMs)),
+          spread(rounds.map((round) => round.cpuMsPerHandshake)),
+          String(rounds.reduce((sum, round) => sum + round.handshakes, 0)),
+        ]),
+      );
+    print(stacks[0], base);
+    print(stacks[1], cand);
+    figures.push({
+      name: `handshakes/s, ${concurrency === 1 ? 'sequential' : `${concurrency} in flight`}`,
+      baselineName: stacks[0].name,
+      baseline: base.map((round) => round.perSecond),
+      candidate: cand.map((round) => round.perSecond),
+      pairRatios: cand.map((round, i) => round.perSecond / base[i]!.perSecond),
+      target: { direction: '>=', value: 0.5 },
+    });
+    if (concurrency === 1) {
+      sequential = {
+        latencyMs: median(cand.flatMap((round) => round.latenciesMs)),
+        cpuMs: median(cand.map((round) => round.cpuMsPerHandshake)),
+        baselineLatencyMs: median(base.flatMap((round) => round.latenciesMs)),
+      };
+    }
+  }
+  await Promise.all(servers.map((server) => server.close()));
+  return sequential;
+}
+
+/** Where a handshake's time goes: raw ts-mls steps, the state machines in memory, sockets. */
+async function handshakeProfile(sequential: SequentialHandshakes | undefined): Promise<void> {
+  const samples = 20;
+  console.log('');
+  console.log(
+    `   Profile of one mlstls handshake, suite 1 (medians of ${samples}, after 3 unmeasured):`,
+  );
+  const cs = await loadSuite1();
+  const responderKey = await cs.signature.keygen();
+  const steps: HandshakeSteps[] = [];
+  for (let i = 0; i < samples + 3; i++) {
+    const { steps: measured } = await buildGroup(cs, responderKey);
+    if (i >= 3) steps.push(measured);
+  }
+  const names: Record<keyof HandshakeSteps, string> = {
+    credentialKeygen: 'initiator: Ed25519 key pair for its ephemeral credential',
+    initiatorKeyPackage: 'initiator: generateKeyPackage',
+    verifyKeyPackage: "responder: verify the initiator's KeyPackage",
+    responderKeyPackage: 'responder: generateKeyPackage (own leaf)',
+    createGroupAndAdd: 'responder: createGroup + createCommit(Add, ratchet tree)',
+    joinGroup: 'initiator: joinGroup(Welcome)',
+    exporters: 'both: MLS-Exporter for the record keys',
+  };
+  let total = 0;
+  for (const key of Object.keys(names) as (keyof HandshakeSteps)[]) {
+    const value = median(steps.map((step) => step[key]));
+    total += value;
+    console.log(`   ${names[key].padEnd(60)} ${value.toFixed(2).padStart(7)} ms`);
+  }
+  console.log(
+    `   ${'raw ts-mls work, sum of the medians'.padEnd(60)} ${total.toFixed(2).padStart(7)} ms`,
+  );
+  const credential = await responderCredential();
+  const inMemory: number[] = [];
+  for (let i = 0; i < samples + 3; i++) {
+    const elapsed = await inMemoryHandshake(credential);
+    if (i >= 3) inMemory.push(elapsed);
+  }
+  const stateMachines = median(inMemory);
+  console.log(
+    `   ${'@mlstls/state-machine pair in memory (no sockets)'.padEnd(60)} ${stateMachines.toFixed(2).padStart(7)} ms`,
+  );
+  if (sequential === undefined) return;
+  const { latencyMs, cpuMs, baselineLatencyMs } = sequential;
+  console.log(
+    `   ${'mlstls over sockets, sequential, to the first byte'.padEnd(60)} ${latencyMs.toFixed(2).padStart(7)} ms ` +
+      `(CPU ${cpuMs.toFixed(2)} ms)`,
+  );
+  console.log(
+    `   ${'node:tls over sockets, sequential, to the first byte'.padEnd(60)} ${baselineLatencyMs.toFixed(2).padStart(7)} ms`,
+  );
+  const share = (part: number) => `${((100 * part) / latencyMs).toFixed(0)}%`;
+  console.log(
+    `   Share of the mlstls socket handshake: raw ts-mls ${share(total)}, rest of the state ` +
+      `machines ${share(stateMachines - total)}, binding and sockets ${share(latencyMs - stateMachines)}.`,
+  );
+}
+
+// ---- 2. bulk throughput --------------------------------------------------------------------
+
+async function bulk(stacks: readonly [Stack, Stack]): Promise<void> {
+  console.log('');
+  console.log(
+    `2. Bulk: ${BULK_BYTES / 2 ** 20} MiB one way over one connection per stack, client to ` +
+      `server in writes of ${BULK_CHUNK / 1024} KiB with backpressure, both ends in this ` +
+      `process; from the first write to the last byte read; ${ROUNDS} alternating rounds after a ` +
+      'warm-up of 32 MiB. MB/s = 10^6 bytes per second.',
+  );
+  const chunk = new Uint8Array(randomBytes(BULK_CHUNK));
+  const sinks = stacks.map(() => new BulkSink());
+  const servers = await Promise.all(stacks.map((stack, i) => stack.listen(sinks[i]!.onConnection)));
+  const clients = await Promise.all(stacks.map((stack, i) => connected(stack, servers[i]!.port)));
+  for (const [i, stack] of stacks.entries()) {
+    const { suite, version } = stack.describe(clients[i]!);
+    console.log(`   ${stack.name}: getCipher() -> ${suite}, ${version}`);
+    await sendBulk(clients[i]!, sinks[i]!, 32 * 2 ** 20, chunk);
+  }
+  const [base, cand] = await alternate(stacks, async (stack) => {
+    const i = stacks.indexOf(stack);
+    const ns = await sendBulk(clients[i]!, sinks[i]!, BULK_BYTES, chunk);
+    return (BULK_BYTES * 1e3) / ns;
+  });
+  console.log(`   ${stacks[0].name} MB/s ${spread(base)}; ${stacks[1].name} MB/s ${spread(cand)}`);
+  figures.push({
+    name: 'bulk MB/s, AES-128-GCM',
+    baselineName: stacks[0].name,
+    baseline: base,
+    candidate: cand,
+    pairRatios: cand.map((value, i) => value / base[i]!),
+    target: { direction: '>=', value: 0.9 },
+  });
+  await closeAll(clients);
+  await Promise.all(servers.map((server) => server.close()));
+}
+
+// ---- 3. PCS update -------------------------------------------------------------------------
+
+async function updates(candidate: MlstlsStack | undefined): Promise<void> {
+  const count = UPDATE_BLOCKS * UPDATES_PER_BLOCK;
+  console.log('');
+  console.log(
+    '3. PCS update: `socket.update()` on a live connection (client commits, resolves on the ' +
+      "server's confirmation) vs ts-mls createCommit + processMessage on an equivalent two-member " +
+      `group in this process; ${UPDATE_BLOCKS} alternating blocks of ${UPDATES_PER_BLOCK} per side ` +
+      'after 5 unmeasured; ms per update.',
+  );
+  const cs = await loadSuite1();
+  let { group } = await buildGroup(cs, await cs.signature.keygen());
+  const raw = async () => {
+    const start = nowNs();
+    group = await commitAndProcess(group, cs);
+    return Number(nowNs() - start) / 1e6;
+  };
+  for (let i = 0; i < 5; i++) await raw();
+  if (candidate === undefined) {
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) times.push(await raw());
+    console.log(`   raw ts-mls commit + process ms ${spread(times)}; no mlstls socket to compare`);
+    return;
+  }
+  const server = await candidate.listen((socket) => {
+    socket.on('error', () => {});
+    socket.resume();
+  });
+  const client = await connected(candidate, server.port);
+  client.on('error', () => {});
+  const socketUpdate = async () => {
+    const start = nowNs();
+    await candidate.update(client);
+    return Number(nowNs() - start) / 1e6;
+  };
+  const epochBefore = candidate.epoch(client);
+  for (let i = 0; i < 5; i++) await socketUpdate();
+  const rawTimes: number[] = [];
+  const socketTimes: number[] = [];
+  const blockRatios: number[] = [];
+  for (let block = 0; block < UPDATE_BLOCKS; block++) {
+    const rawBlock: number[] = [];
+    const socketBlock: number[] = [];
+    const sides: [() => Promise<number>, number[]][] = [
+      [raw, rawBlock],
+      [socketUpdate, socketBlock],
+    ];
+    if (block % 2 === 1) sides.reverse();
+    for (const [run, into] of sides) {
+      gc?.();
+      for (let i = 0; i < UPDATES_PER_BLOCK; i++) into.push(await run());
+    }
+    rawTimes.push(...rawBlock);
+    socketTimes.push(...socketBlock);
+    blockRatios.push(median(socketBlock) / median(rawBlock));
+  }
+  const epochs = candidate.epoch(client) - epochBefore;
+  if (epochs !== BigInt(5 + count)) {
+    throw new Error(`${5 + count} updates moved the epoch by ${epochs}`);
+  }
+  console.log(
+    `   raw ts-mls ms ${spread(rawTimes)}; socket.update() ms ${spread(socketTimes)}; ` +
+      `epoch ${epochBefore} -> ${candidate.epoch(client)}`,
+  );
+  figures.push({
+    name: 'PCS update round trip, ms',
+    baselineName: 'ts-mls commit+process',
+    baseline: rawTimes,
+    candidate: socketTimes,
+    pairRatios: blockRatios,
+    target: { direction: '<=', value: 1.5 },
+  });
+  await closeAll([client]);
+  await server.close();
+}
+
+// ---- 4. memory per idle connection -----------------------------------------------------------
+
+interface MemoryResult {
+  readonly stack: string;
+  readonly connections: number;
+  readonly openSeconds: number;
+  /** Bytes per connection (client and server end together). */
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly rss: number;
+}
+
+/** In a child process: opens the idle connections of one stack and reports the growth. */
+async function memoryChild(name: string): Promise<void> {
+  if (gc === undefined) throw new Error('the memory child needs --expose-gc');
+  const collect = async () => {
+    for (let i = 0; i < 4; i++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+  const stack = name === 'mlstls' ? await mlstlsStack() : nodeTlsStack();
+  if (stack === undefined) throw new Error('no mlstls stack');
+  // Warm-up: code loaded and compiled, pools and caches filled, before the first measurement.
+  const warm = await openIdle(stack, 64, IDLE_CONCURRENCY);
+  await closeAll([...warm.open.clients, ...warm.open.servers]);
+  await warm.listening.close();
+  await collect();
+  const before = process.memoryUsage();
+  const start = nowNs();
+  const { open, listening } = await openIdle(stack, IDLE, IDLE_CONCURRENCY);
+  const openSeconds = seconds(start);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await collect();
+  const after = process.memoryUsage();
+  const result: MemoryResult = {
+    stack: stack.name,
+    connections: open.clients.length,
+    openSeconds,
+    heapUsed: (after.heapUsed - before.heapUsed) / IDLE,
+    external: (after.external - before.external) / IDLE,
+    rss: (after.rss - before.rss) / IDLE,
+  };
+  process.send?.(result);
+  await closeAll([...open.clients, ...open.servers]);
+  await listening.close();
+}
+
+function runMemoryChild(name: string): Promise<MemoryResult> {
+  const execArgv = process.execArgv.includes('--expose-gc')
+    ? process.execArgv
+    : [...process.execArgv, '--expose-gc'];
+  const child = fork(
+    fileURLToPath(import.meta.url),
+    ['--memory-child', name, '--idle', String(IDLE)],
+    { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  return new Promise((resolve, reject) => {
+    let result: MemoryResult | undefined;
+    child.on('message', (message) => {
+      result = message as MemoryResult;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (result !== undefined) resolve(result);
+      else reject(new Error(`the ${name} memory child exited with ${code} and no result`));
+    });
+  });
+}
+
+async function memory(stacks: readonly [Stack, Stack]): Promise<void> {
+  console.log('');
+  console.log(
+    `4. Memory per idle connection: ${IDLE} connections open at once (${IDLE_CONCURRENCY} ` +
+      'handshakes in flight while opening), client and server ends in one child process per ' +
+      'stack (so a connection counts both ends), after 64 warm-up connections; growth of ' +
+      'process.memoryUsage() after forced GC, divided by the connection count.',
+  );
+  const results: MemoryResult[] = [];
+  for (const stack of stacks) {
+    const result = await runMemoryChild(stack.name === 'mlstls' ? 'mlstls' : 'node:tls');
+    results.push(result);
+    const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+    console.log(
+      `   ${stack.name.padEnd(8)} heap ${kib(result.heapUsed)} + external ${kib(result.external)} = ` +
+        `${kib(result.heapUsed + result.external)}; RSS ${kib(result.rss)}; ` +
+        `${result.connections} opened in ${result.openSeconds.toFixed(1)} s`,
+    );
+  }
+  const [base, cand] = results as [MemoryResult, MemoryResult];
+  const heapAndExternal = (result: MemoryResult) => (result.heapUsed + result.external) / 1024;
+  figures.push({
+    name: 'idle connection, heap+external KiB',
+    baselineName: stacks[0].name,
+    baseline: [heapAndExternal(base)],
+    candidate: [heapAndExternal(cand)],
+    pairRatios: [],
+    target: { direction: '<=', value: 1 },
+  });
+  figures.push({
+    name: 'idle connection, RSS KiB',
+    baselineName: stacks[0].name,
+    baseline: [base.rss / 1024],
+    candidate: [cand.rss / 1024],
+    pairRatios: [],
+    target: { direction: '<=', value: 1 },
+  });
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = nowNs();
+  console.log('mlstls connection benchmark: @mlstls/node vs node:tls, TLS 1.3 on 127.0.0.1');
+  for (const line of machineSummary()) console.log(line);
+  console.log(
+    `ts-mls ${packageVersion('ts-mls', 'ts-mls')}; @mlstls/node from ` +
+      `${new URL(import.meta.resolve('@mlstls/node')).pathname}; load average at start ` +
+      `${loadavg()
+        .map((load) => load.toFixed(2))
+        .join(' ')}`,
+  );
+  const baseline = nodeTlsStack();
+  let candidate: Stack | undefined;
+  let mlstls: MlstlsStack | undefined;
+  if (args.candidate === 'node:tls') {
+    // A/A run: the noise floor of the method, node:tls against itself.
+    candidate = { ...nodeTlsStack(), name: 'node:tls' };
+  } else {
+    mlstls = await mlstlsStack();
+    candidate = mlstls;
+  }
+  if (candidate === undefined) {
+    console.log('@mlstls/node exports no connect() and createServer() yet: baselines only.');
+  }
+  const stacks = candidate === undefined ? undefined : ([baseline, candidate] as const);
+
+  if (ONLY.has('handshake')) {
+    const sequential = stacks ? await handshakes(stacks) : undefined;
+    // The share of each part is that of an mlstls handshake: not printed in an A/A run.
+    await handshakeProfile(mlstls ? sequential : undefined);
+  }
+  if (ONLY.has('bulk') && stacks) await bulk(stacks);
+  if (ONLY.has('update')) await updates(mlstls);
+  if (ONLY.has('memory') && stacks) await memory(stacks);
+
+  const missed = printSummary();
+  console.log('');
+  console.log(
+    missed.length === 0
+      ? 'Every target met.'
+      : `Targets MISSED: ${missed.join('; ')}. See tools/bench/README.md for the analysis.`,
+  );
+  console.log(
+    `Load average at end ${loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' ')}; total time ${seconds(started).toFixed(1)} s.`,
+  );
+  if (args.check && missed.length > 0) process.exitCode = 1;
+}
+
+if (args['memory-child'] !== undefined) await memoryChild(args['memory-child']);
+else await main();

@@ -1,0 +1,207 @@
+/**
+ * The raw ts-mls work under an mlstls connection, done directly with ts-mls in the benchmark's
+ * process: the group a handshake builds (section 4 of PROFILE.md) and the self-update commit
+ * that `update()` makes (section 5). This mirrors, without importing, what
+ * `@mlstls/state-machine` does internally (`createConnectionGroup`, `joinConnectionGroup`,
+ * `CLIENT_CONFIG`), so that the connection's costs can be set against ts-mls's own.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  acceptAll,
+  type Capabilities,
+  type CiphersuiteImpl,
+  type ClientConfig,
+  type ClientState,
+  createCommit,
+  createGroup,
+  defaultKeyPackageEqualityConfig,
+  defaultPaddingConfig,
+  emptyPskIndex,
+  generateKeyPackageWithKey,
+  getCiphersuiteFromName,
+  getCiphersuiteImpl,
+  joinGroup,
+  mlsExporter,
+  processMessage,
+} from 'ts-mls';
+import { verifyKeyPackage } from 'ts-mls/keyPackage.js';
+
+/** MLS suite 1, whose AEAD is AES-128-GCM. */
+const SUITE_1 = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+
+/** The configuration mlstls gives ts-mls (`CLIENT_CONFIG`): no past epoch's secrets kept. */
+const GROUP_CONFIG: ClientConfig = {
+  keyRetentionConfig: {
+    retainKeysForGenerations: 1,
+    retainKeysForEpochs: 1,
+    maximumForwardRatchetSteps: 16,
+  },
+  lifetimeConfig: { maximumTotalLifetime: 2n ** 63n - 1n, validateLifetimeOnReceive: false },
+  keyPackageEqualityConfig: defaultKeyPackageEqualityConfig,
+  paddingConfig: defaultPaddingConfig,
+  authService: { validateCredential: async () => true },
+};
+
+const CAPABILITIES: Capabilities = {
+  versions: ['mls10'],
+  ciphersuites: [SUITE_1],
+  extensions: [],
+  proposals: [],
+  credentials: ['basic', 'x509'],
+};
+
+export function loadSuite1(): Promise<CiphersuiteImpl> {
+  return getCiphersuiteImpl(getCiphersuiteFromName(SUITE_1));
+}
+
+/** The two members of a connection's group: the initiator joined by Welcome, the responder. */
+export interface TwoMemberGroup {
+  readonly initiator: ClientState;
+  readonly responder: ClientState;
+}
+
+/** The MLS steps of one handshake, each in milliseconds, in the order a connection does them. */
+export interface HandshakeSteps {
+  /** Initiator: a new Ed25519 key pair for an ephemeral basic credential. */
+  readonly credentialKeygen: number;
+  /** Initiator: its KeyPackage (new init and leaf HPKE keys, signed). */
+  readonly initiatorKeyPackage: number;
+  /** Responder: verifies the KeyPackage's signature. */
+  readonly verifyKeyPackage: number;
+  /** Responder: its own KeyPackage (signed with its long-term key). */
+  readonly responderKeyPackage: number;
+  /** Responder: createGroup, then a commit of an Add with the ratchet tree in the Welcome. */
+  readonly createGroupAndAdd: number;
+  /** Initiator: joinGroup from the Welcome. */
+  readonly joinGroup: number;
+  /** Both: the MLS-Exporter secret the record keys come from, once per side. */
+  readonly exporters: number;
+}
+
+function lifetime() {
+  const now = BigInt(Math.floor(Date.now() / 1000));
+  return { notBefore: now - 86_400n, notAfter: now + 86_400n };
+}
+
+const elapsedMs = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
+
+/**
+ * The group of one connection built as mlstls builds it, with the time of each step. The
+ * responder's signature key is long-term (made once, outside, as a server's credential is).
+ */
+export async function buildGroup(
+  cs: CiphersuiteImpl,
+  responderKey: { signKey: Uint8Array; publicKey: Uint8Array },
+): Promise<{ group: TwoMemberGroup; steps: HandshakeSteps }> {
+  let start = process.hrtime.bigint();
+  const initiatorKey = await cs.signature.keygen();
+  const credentialKeygen = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const initiatorCredential = {
+    credentialType: 'basic' as const,
+    identity: initiatorKey.publicKey,
+  };
+  const own = await generateKeyPackageWithKey(
+    initiatorCredential,
+    CAPABILITIES,
+    lifetime(),
+    [],
+    initiatorKey,
+    cs,
+  );
+  const initiatorKeyPackage = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  if (!(await verifyKeyPackage(own.publicPackage, cs.signature))) {
+    throw new Error('the KeyPackage does not verify');
+  }
+  const verify = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const responderCredential = {
+    credentialType: 'basic' as const,
+    identity: responderKey.publicKey,
+  };
+  const theirs = await generateKeyPackageWithKey(
+    responderCredential,
+    CAPABILITIES,
+    lifetime(),
+    [],
+    responderKey,
+    cs,
+  );
+  const responderKeyPackage = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const empty = await createGroup(
+    new Uint8Array(randomBytes(32)),
+    theirs.publicPackage,
+    theirs.privatePackage,
+    [],
+    cs,
+    GROUP_CONFIG,
+  );
+  const added = await createCommit(
+    { state: empty, cipherSuite: cs },
+    {
+      extraProposals: [{ proposalType: 'add', add: { keyPackage: own.publicPackage } }],
+      ratchetTreeExtension: true,
+    },
+  );
+  const createGroupAndAdd = elapsedMs(start);
+  if (added.welcome === undefined) throw new Error('an Add commit without a Welcome');
+
+  start = process.hrtime.bigint();
+  const joined = await joinGroup(
+    added.welcome,
+    own.publicPackage,
+    own.privatePackage,
+    emptyPskIndex,
+    cs,
+    undefined,
+    undefined,
+    GROUP_CONFIG,
+  );
+  const join = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const empty0 = new Uint8Array(0);
+  for (const state of [added.newState, joined]) {
+    await mlsExporter(state.keySchedule.exporterSecret, 'EXPORTER', empty0, 32, cs);
+  }
+  const exporters = elapsedMs(start);
+
+  return {
+    group: { initiator: joined, responder: added.newState },
+    steps: {
+      credentialKeygen,
+      initiatorKeyPackage,
+      verifyKeyPackage: verify,
+      responderKeyPackage,
+      createGroupAndAdd,
+      joinGroup: join,
+      exporters,
+    },
+  };
+}
+
+/**
+ * One self-update, as `update()` on an mlstls client does it at the MLS level: the initiator's
+ * `createCommit` with no proposals (an UpdatePath), the responder's `processMessage` of it.
+ */
+export async function commitAndProcess(
+  group: TwoMemberGroup,
+  cs: CiphersuiteImpl,
+): Promise<TwoMemberGroup> {
+  const { newState, commit } = await createCommit({ state: group.initiator, cipherSuite: cs });
+  if (commit.wireformat !== 'mls_private_message') throw new Error('a commit in public');
+  const result = await processMessage(commit, group.responder, emptyPskIndex, acceptAll, cs);
+  if (
+    result.kind !== 'newState' ||
+    result.newState.groupContext.epoch !== newState.groupContext.epoch
+  ) {
+    throw new Error('the responder did not follow the commit');
+  }
+  return { initiator: newState, responder: result.newState };
+}
