@@ -1,1 +1,11 @@
-export {};
+export { MlsTlsError } from '@mlstls/codec';
+export {
+  type EndpointCredential,
+  type EpochCause,
+  generateCredential,
+  type PeerCredential,
+} from '@mlstls/state-machine';
+export { type ConnectOptions, connect } from './connect.js';
+export type { SharedOptions } from './options.js';
+export { createServer, MlsTlsServer, type ServerOptions } from './server.js';
+export { type CipherInfo, MlsTlsSocket } from './socket.js';

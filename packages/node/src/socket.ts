@@ -1,0 +1,341 @@
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { MlsTlsError } from '@mlstls/codec';
+import { Initiator, type PeerCredential, type Responder } from '@mlstls/state-machine';
+import { appendKeyLogLine } from './key-log-file.js';
+
+/** What `getCipher()` reports, shaped like node:tls's. */
+export interface CipherInfo {
+  /** The MLS ciphersuite, such as `MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519`. */
+  readonly name: string;
+  /** The TLS 1.3 suite with the same AEAD and hash, such as `TLS_AES_128_GCM_SHA256`. */
+  readonly standardName: string;
+  readonly version: 'TLSv1.3';
+}
+
+/** How `connect()` and the server make a socket; not for applications. */
+export interface SocketSetup {
+  /** The connected transport, usually a `net.Socket`. */
+  readonly transport: Duplex;
+  /** Makes the state machine, given the question it asks at each epoch about key logging. */
+  readonly createEndpoint: (keyLog: () => boolean) => Initiator | Responder;
+  readonly handshakeTimeout: number;
+  readonly allowHalfOpen: boolean;
+  readonly signal?: AbortSignal | undefined;
+  /** The file `MLSTLS_KEYLOGFILE` names, if set. */
+  readonly keyLogFile?: string | undefined;
+  /** Another emitter that gets `'keylog'` (line, socket): the server, as in node:tls. */
+  readonly keyLogAlso?: EventEmitter | undefined;
+  /** Called once the handshake is complete, before any data is delivered. */
+  readonly onSecure: (socket: MlsTlsSocket) => void;
+}
+
+/**
+ * The core may hold this many transport chunks not yet processed before the transport is
+ * paused: it bounds what a fast peer can queue while an MLS operation (a commit) runs.
+ */
+const MAX_RECEIVES_IN_FLIGHT = 2;
+
+/**
+ * An mlstls connection as a `stream.Duplex`, shaped like node:tls's `TLSSocket`. It translates
+ * between a transport and the sans-IO state machine and holds no protocol rule of its own:
+ * bytes in go to `receive()`, writes to `write()`, and the outputs are acted on in order.
+ *
+ * Events besides the stream's: `'secureConnect'` (client), `'epoch'` (epoch, cause),
+ * `'keyUpdate'` (direction, generation), `'keylog'` (line), `'error'` (an `MlsTlsError`, or the
+ * transport's own error).
+ */
+export class MlsTlsSocket extends Duplex {
+  readonly encrypted = true;
+  /** Whether the peer's credential was verified (false with `rejectUnauthorized: false`). */
+  authorized = false;
+  /** Why the peer was not authorized, when `rejectUnauthorized: false` let it through. */
+  authorizationError: MlsTlsError | undefined;
+
+  readonly #endpoint: Initiator | Responder;
+  readonly #transport: Duplex;
+  readonly #onSecure: (socket: MlsTlsSocket) => void;
+  readonly #keyLogFile: string | undefined;
+  readonly #keyLogAlso: EventEmitter | undefined;
+  readonly #signal: AbortSignal | undefined;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #secure = false;
+  /** The last epoch entered; kept after close, when the core has erased its keys. */
+  #epoch = 0n;
+  #receivesInFlight = 0;
+  /** `push()` said the reader is full: the transport stays paused until `_read()`. */
+  #readBlocked = false;
+  /** The transport's `write()` said it is full: write callbacks wait for its `'drain'`. */
+  #transportBlocked = false;
+  #writeCallback: ((error?: Error | null) => void) | undefined;
+  #finalCallback: ((error?: Error | null) => void) | undefined;
+  /** The core's `close()` has run, so its close_notify is queued once keys exist. */
+  #closeRan = false;
+  #transportEnded = false;
+  /** A fatal error's alert is in the transport's buffer: end it gently instead of cutting it. */
+  #flushBeforeDestroy = false;
+
+  constructor(setup: SocketSetup) {
+    super({ allowHalfOpen: setup.allowHalfOpen });
+    this.#keyLogFile = setup.keyLogFile;
+    this.#keyLogAlso = setup.keyLogAlso;
+    this.#onSecure = setup.onSecure;
+    this.#endpoint = setup.createEndpoint(this.#wantsKeyLog);
+    const transport = setup.transport;
+    this.#transport = transport;
+    transport.on('data', this.#onTransportData);
+    transport.on('end', this.#onTransportEnd);
+    transport.on('close', this.#onTransportClose);
+    transport.on('error', this.#onTransportError);
+    transport.on('drain', this.#onTransportDrain);
+    if (setup.handshakeTimeout > 0) {
+      this.#handshakeTimer = setTimeout(this.#onHandshakeTimeout, setup.handshakeTimeout);
+      this.#handshakeTimer.unref();
+    }
+    this.#signal = setup.signal;
+    if (setup.signal?.aborted) process.nextTick(this.#onAbort);
+    else setup.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    if (this.#endpoint instanceof Initiator) void this.#endpoint.start().then(this.#drain);
+  }
+
+  // ---- the node:tls-shaped surface ------------------------------------------------------
+
+  /** The epoch both directions have reached (0 before the handshake), still known after close. */
+  get epoch(): bigint {
+    return this.#epoch;
+  }
+
+  /**
+   * A post-compromise-security update (PROFILE.md section 5). Resolves when the peer's
+   * epoch_key_update confirms a commit made after the call.
+   */
+  update(): Promise<void> {
+    const confirmed = this.#endpoint.update();
+    void this.#endpoint.settled().then(this.#drain);
+    return confirmed;
+  }
+
+  /** A TLS KeyUpdate of the sending direction; resolves once it is handed to the transport. */
+  keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
+    return this.#endpoint.keyUpdate(options).then(this.#drain);
+  }
+
+  /** The peer's credential and signature key, once the handshake is complete. */
+  getPeerCredential(): PeerCredential | undefined {
+    return this.#endpoint.handshake?.peer;
+  }
+
+  /** The suite in use, once the handshake is complete. */
+  getCipher(): CipherInfo | undefined {
+    const suite = this.#endpoint.handshake === undefined ? undefined : this.#endpoint.suite;
+    if (suite === undefined) return undefined;
+    return { name: suite.name, standardName: suite.tlsName, version: 'TLSv1.3' };
+  }
+
+  /** RFC 8446 7.5 keying material of the current epoch, as node:tls's. */
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer {
+    const material = this.#endpoint.exportKeyingMaterial(length, label, context);
+    return Buffer.from(material.buffer, material.byteOffset, material.byteLength);
+  }
+
+  get remoteAddress(): string | undefined {
+    return (this.#transport as Partial<Socket>).remoteAddress;
+  }
+
+  get remotePort(): number | undefined {
+    return (this.#transport as Partial<Socket>).remotePort;
+  }
+
+  // ---- stream.Duplex -------------------------------------------------------------------
+
+  override _read(): void {
+    this.#readBlocked = false;
+    this.#updateTransportFlow();
+  }
+
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
+    this.#write(chunk, callback);
+  }
+
+  override _writev(
+    chunks: { chunk: Buffer; encoding: BufferEncoding }[],
+    callback: (error?: Error | null) => void,
+  ): void {
+    // One write of the whole batch fills records instead of sealing each small chunk alone.
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this.#write(data, callback);
+  }
+
+  /** close_notify, then the transport's own end (a TCP half-close); reading goes on. */
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#finalCallback = callback;
+    void this.#endpoint.close().then(() => {
+      this.#closeRan = true;
+      this.#drain();
+    });
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.#handshakeTimer);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    // Erases every key; a no-op when the core has already failed.
+    this.#endpoint.abort(
+      error instanceof MlsTlsError
+        ? error
+        : error === null
+          ? new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed')
+          : new MlsTlsError('ERR_MLSTLS_ABORTED', 'the transport failed', { cause: error }),
+    );
+    while (this.#endpoint.poll() !== undefined) {
+      // Nothing the core says after destroy() reaches the transport or the application.
+    }
+    const transport = this.#transport;
+    if (this.#flushBeforeDestroy && transport.writable) transport.end(() => transport.destroy());
+    else transport.destroy();
+    callback(error);
+  }
+
+  // ---- from the transport and the core -------------------------------------------------
+
+  /** The write callback waits while the transport is full: that is the backpressure. */
+  #write(data: Uint8Array, callback: (error?: Error | null) => void): void {
+    this.#endpoint.write(data).then(() => {
+      this.#drain();
+      if (this.#transportBlocked) this.#writeCallback = callback;
+      else callback();
+    }, callback);
+  }
+
+  #onTransportData = (chunk: Buffer): void => {
+    this.#receivesInFlight++;
+    void this.#endpoint.receive(chunk).then(this.#afterReceive);
+    this.#updateTransportFlow();
+  };
+
+  #afterReceive = (): void => {
+    this.#receivesInFlight--;
+    this.#drain();
+  };
+
+  #onTransportEnd = (): void => {
+    this.#transportEnded = true;
+    // Without the peer's close_notify the core reports ERR_MLSTLS_TRUNCATED.
+    void this.#endpoint.receiveEnd().then(this.#drain);
+  };
+
+  #onTransportClose = (): void => {
+    if (!this.#transportEnded) this.#onTransportEnd();
+  };
+
+  #onTransportError = (error: Error): void => {
+    this.destroy(error);
+  };
+
+  #onTransportDrain = (): void => {
+    this.#transportBlocked = false;
+    const callback = this.#writeCallback;
+    this.#writeCallback = undefined;
+    callback?.();
+  };
+
+  #onHandshakeTimeout = (): void => {
+    if (this.#secure) return;
+    this.destroy(
+      new MlsTlsError(
+        'ERR_MLSTLS_ABORTED',
+        'the handshake did not complete within handshakeTimeout',
+      ),
+    );
+  };
+
+  #onAbort = (): void => {
+    this.destroy(
+      new MlsTlsError('ERR_MLSTLS_ABORTED', 'aborted by the signal', {
+        cause: this.#signal?.reason,
+      }),
+    );
+  };
+
+  #wantsKeyLog = (): boolean =>
+    this.#keyLogFile !== undefined ||
+    this.listenerCount('keylog') > 0 ||
+    (this.#keyLogAlso?.listenerCount('keylog') ?? 0) > 0;
+
+  /** Acts on every output the core has, in its order. */
+  #drain = (): void => {
+    const endpoint = this.#endpoint;
+    for (let output = endpoint.poll(); output !== undefined; output = endpoint.poll()) {
+      if (this.destroyed) continue;
+      switch (output.type) {
+        case 'send':
+          if (!this.#transport.write(output.data)) this.#transportBlocked = true;
+          break;
+        case 'persist':
+          // Storage comes with resumption. It must complete here, before this loop reaches
+          // the sends behind it: persist before send (PROFILE.md section 5).
+          break;
+        case 'data':
+          if (!this.push(output.data)) this.#readBlocked = true;
+          break;
+        case 'handshakeComplete':
+          clearTimeout(this.#handshakeTimer);
+          this.#secure = true;
+          this.authorized = output.info.authorized;
+          this.authorizationError = output.info.authorizationError;
+          this.#onSecure(this);
+          break;
+        case 'epochChanged':
+          this.#epoch = output.epoch;
+          this.emit('epoch', output.epoch, output.cause);
+          break;
+        case 'keyUpdated':
+          this.emit('keyUpdate', output.direction, output.generation);
+          break;
+        case 'keyLog':
+          this.#logKey(output.line);
+          break;
+        case 'peerClosed':
+          this.push(null);
+          break;
+        case 'error':
+          // Its alert is already written above; let the transport flush it.
+          this.#flushBeforeDestroy = true;
+          this.destroy(output.error);
+          break;
+      }
+    }
+    if (this.destroyed) return;
+    this.#updateTransportFlow();
+    this.#endTransportAfterCloseNotify();
+  };
+
+  #logKey(text: string): void {
+    const line = Buffer.from(`${text}\n`, 'latin1');
+    if (this.#keyLogFile !== undefined) appendKeyLogLine(this.#keyLogFile, line);
+    this.emit('keylog', line);
+    this.#keyLogAlso?.emit('keylog', line, this);
+  }
+
+  #updateTransportFlow(): void {
+    const transport = this.#transport;
+    if (this.destroyed) return;
+    const flowing = !this.#readBlocked && this.#receivesInFlight < MAX_RECEIVES_IN_FLIGHT;
+    if (flowing === transport.isPaused()) {
+      if (flowing) transport.resume();
+      else transport.pause();
+    }
+  }
+
+  /** Ends the transport once close_notify has gone out (it waits for the handshake's keys). */
+  #endTransportAfterCloseNotify(): void {
+    const callback = this.#finalCallback;
+    if (callback === undefined || !this.#closeRan || !this.#secure) return;
+    this.#finalCallback = undefined;
+    this.#transport.end(callback);
+  }
+}

@@ -1,0 +1,114 @@
+// Real TCP on 127.0.0.1 with port 0: servers, clients and raw peers for the tests.
+import { once } from 'node:events';
+import { type AddressInfo, createServer as createTcpServer, type Server, Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import {
+  type ConnectOptions,
+  connect,
+  createServer,
+  type MlsTlsServer,
+  type MlsTlsSocket,
+  type ServerOptions,
+} from '../src/index.js';
+
+/** Servers and sockets to close after each test. */
+const open: { close(): void }[] = [];
+
+export function closeAll(): void {
+  for (const item of open.splice(0)) item.close();
+}
+
+const errors = new WeakMap<MlsTlsSocket, Error[]>();
+
+/**
+ * Records a socket's errors instead of letting them crash the run; tests that expect none
+ * check `errorsOf(socket)` is empty.
+ */
+function recordErrors(socket: MlsTlsSocket): MlsTlsSocket {
+  const seen: Error[] = [];
+  errors.set(socket, seen);
+  socket.on('error', (error) => seen.push(error));
+  return socket;
+}
+
+export function errorsOf(socket: MlsTlsSocket): Error[] {
+  return errors.get(socket)!;
+}
+
+export function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/** An mlstls server listening on an ephemeral loopback port. */
+export async function startServer(
+  options: ServerOptions = {},
+  listener?: (socket: MlsTlsSocket) => void,
+): Promise<MlsTlsServer> {
+  const server = createServer(options, listener);
+  server.on('secureConnection', recordErrors);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  open.push({ close: () => server.close() });
+  return server;
+}
+
+/** A client of `server` that pins its credential, once `'secureConnect'` has fired. */
+export async function connectTo(
+  server: MlsTlsServer,
+  options: Partial<ConnectOptions> = {},
+): Promise<MlsTlsSocket> {
+  const socket = connectPinned(server, options);
+  await once(socket, 'secureConnect');
+  return socket;
+}
+
+/** A client of `server` that pins its credential, just started. */
+export function connectPinned(
+  server: MlsTlsServer,
+  options: Partial<ConnectOptions> = {},
+): MlsTlsSocket {
+  const socket = connect({
+    ...(options.socket === undefined ? { host: '127.0.0.1', port: portOf(server) } : {}),
+    peerSignaturePublicKey: server.credential!.signaturePublicKey,
+    ...options,
+  });
+  open.push({ close: () => socket.destroy() });
+  return recordErrors(socket);
+}
+
+/** The next server-side socket to complete its handshake. */
+export async function nextSecureConnection(server: MlsTlsServer): Promise<MlsTlsSocket> {
+  const [socket] = (await once(server, 'secureConnection')) as [MlsTlsSocket];
+  return socket;
+}
+
+/** Everything a stream yields until its end. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A plain TCP server whose connections the test drives by hand. */
+export async function startRawServer(onConnection: (socket: Socket) => void): Promise<Server> {
+  const server = createTcpServer({ allowHalfOpen: true }, onConnection);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  open.push({ close: () => server.close() });
+  return server;
+}
+
+/** A plain TCP client of `port`, connected. */
+export async function connectRaw(port: number): Promise<Socket> {
+  const socket = new Socket({ allowHalfOpen: true });
+  socket.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  open.push({ close: () => socket.destroy() });
+  return socket;
+}
+
+/** The first `'error'` a socket emits. */
+export async function nextError(emitter: NodeJS.EventEmitter): Promise<Error> {
+  const [error] = (await once(emitter, 'error')) as [Error];
+  return error;
+}
