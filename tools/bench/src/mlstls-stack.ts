@@ -1,34 +1,11 @@
 /**
- * mlstls through its Node binding, `@mlstls/node`, with MLS suite 1 (AES-128-GCM): the server
- * makes its credential, the client pins the server's signature key.
+ * mlstls through its Node binding, `@mlstls/node`, with MLS suite 1 (AES-128-GCM): each server
+ * makes its credential, and clients pin that server's signature key.
  */
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { connect, createServer, type MlsTlsSocket } from '@mlstls/node';
 import type { Listening, Stack } from './stack.js';
-
-/** What the benchmark uses of `@mlstls/node`, which is still being written. */
-interface MlstlsSocket extends Duplex {
-  update(): Promise<void>;
-  readonly epoch: bigint;
-  getCipher(): { name: string; standardName?: string; version: string };
-}
-
-interface MlstlsServer {
-  readonly credential: { readonly signaturePublicKey: Uint8Array };
-  listen(port: number, host: string, callback: () => void): unknown;
-  address(): AddressInfo | string | null;
-  close(callback: () => void): unknown;
-  once(event: 'error', listener: (error: Error) => void): unknown;
-  off(event: 'error', listener: (error: Error) => void): unknown;
-}
-
-interface MlstlsNode {
-  connect(options: Record<string, unknown>, callback?: () => void): MlstlsSocket;
-  createServer(
-    options: Record<string, unknown>,
-    listener: (socket: MlstlsSocket) => void,
-  ): MlstlsServer;
-}
 
 /** An mlstls stack, with the post-compromise-security update only mlstls has. */
 export interface MlstlsStack extends Stack {
@@ -37,13 +14,7 @@ export interface MlstlsStack extends Stack {
   epoch(socket: Duplex): bigint;
 }
 
-/** `undefined` while `@mlstls/node` exports no `connect` and `createServer`. */
-export async function mlstlsStack(): Promise<MlstlsStack | undefined> {
-  const binding = (await import('@mlstls/node')) as Partial<MlstlsNode>;
-  if (typeof binding.connect !== 'function' || typeof binding.createServer !== 'function') {
-    return undefined;
-  }
-  const { connect, createServer } = binding as MlstlsNode;
+export function mlstlsStack(): MlstlsStack {
   // The signature key of the server on each port: the key its clients pin.
   const pinned = new Map<number, Uint8Array>();
   return {
@@ -55,7 +26,9 @@ export async function mlstlsStack(): Promise<MlstlsStack | undefined> {
         server.listen(0, '127.0.0.1', () => {
           server.off('error', reject);
           const { port } = server.address() as AddressInfo;
-          pinned.set(port, server.credential.signaturePublicKey);
+          const key = server.credential?.signaturePublicKey;
+          if (key === undefined) return reject(new Error('a listening server with no credential'));
+          pinned.set(port, key);
           resolve({
             port,
             close: () =>
@@ -70,16 +43,15 @@ export async function mlstlsStack(): Promise<MlstlsStack | undefined> {
       });
     },
     connect(port, onSecure) {
-      return connect(
-        { host: '127.0.0.1', port, ciphersuite: 1, peerSignaturePublicKey: pinned.get(port) },
-        onSecure,
-      );
+      const peerSignaturePublicKey = pinned.get(port);
+      if (peerSignaturePublicKey === undefined) throw new Error(`no mlstls server on ${port}`);
+      return connect({ host: '127.0.0.1', port, ciphersuite: 1, peerSignaturePublicKey }, onSecure);
     },
     describe(socket) {
-      const cipher = (socket as MlstlsSocket).getCipher();
-      return { suite: cipher.standardName ?? cipher.name, version: cipher.version };
+      const cipher = (socket as MlsTlsSocket).getCipher();
+      return { suite: cipher?.standardName ?? 'none', version: cipher?.version ?? 'none' };
     },
-    update: (socket) => (socket as MlstlsSocket).update(),
-    epoch: (socket) => (socket as MlstlsSocket).epoch,
+    update: (socket) => (socket as MlsTlsSocket).update(),
+    epoch: (socket) => (socket as MlsTlsSocket).epoch,
   };
 }
