@@ -82,10 +82,14 @@ export async function nextSecureConnection(server: MlsTlsServer): Promise<MlsTls
   return socket;
 }
 
-/** Everything a stream yields until its end. */
+/**
+ * Everything a stream yields until its end. Not `for await`: its end destroys a Duplex whose
+ * write side is still open.
+ */
 export async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await once(stream, 'end');
   return Buffer.concat(chunks);
 }
 
