@@ -278,10 +278,9 @@ export abstract class Endpoint {
     try {
       const epoch = group.groupContext.epoch;
       if (this.options.keyLog?.() === true) {
-        this.emit({
-          type: 'keyLog',
-          line: formatKeyLogLine({ groupId: group.groupContext.groupId, epoch, masterSecret }),
-        });
+        // formatKeyLogLine ends the line with its newline; the output carries the line alone.
+        const line = formatKeyLogLine({ groupId: group.groupContext.groupId, epoch, masterSecret });
+        this.emit({ type: 'keyLog', line: line.slice(0, -1) });
       }
       keys.stage(epoch, deriveApplicationSecrets({ hash, masterSecret, provider: this.provider }));
     } finally {
