@@ -17,6 +17,7 @@ import {
 } from '@mlstls/codec';
 import { expect } from 'vitest';
 import {
+  type EndpointCredential,
   generateCredential,
   Initiator,
   type InitiatorOptions,
@@ -144,6 +145,8 @@ export class Pair {
   readonly log: Record<Side, Log> = { initiator: new Log(), responder: new Log() };
   /** Every output in order, with who produced it (to check persist-before-send). */
   readonly trace: TraceEntry[] = [];
+  /** The responder's credential, when `create` made it. */
+  responderCredential: EndpointCredential | undefined;
 
   constructor(initiator: Initiator, responder: Responder) {
     this.initiator = initiator;
@@ -161,7 +164,9 @@ export class Pair {
       ...(options.pin === false ? {} : { peerSignaturePublicKey: credential.signaturePublicKey }),
       ...options.initiator,
     });
-    return new Pair(initiator, responder);
+    const pair = new Pair(initiator, responder);
+    pair.responderCredential = credential;
+    return pair;
   }
 
   /** A pair that has completed the handshake with nothing in flight. */

@@ -1,0 +1,558 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  type CiphersuiteImpl,
+  type CiphersuiteName,
+  getCiphersuiteFromName,
+  getCiphersuiteImpl,
+} from 'ts-mls';
+import { CryptoError } from 'ts-mls/mlsError.js';
+import { describe, expect, it, vi } from 'vitest';
+import type { EndpointCredential } from '../src/mls.js';
+import { nodeCiphersuite } from '../src/node-ciphersuite.js';
+import { SUPPORTED_CIPHERSUITES } from '../src/suites.js';
+import { Pair } from './pair.js';
+
+// Endpoints whose `random` is in `nodeSide` load the node:crypto implementation, the others
+// ts-mls's default: two implementations in one process, one per endpoint.
+const { nodeSide, loaded } = vi.hoisted(() => ({
+  nodeSide: new Set<(length: number) => Uint8Array>(),
+  loaded: [] as ('node' | 'default')[],
+}));
+
+vi.mock('../src/mls.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/mls.js')>();
+  const { nodeCiphersuite } = await import('../src/node-ciphersuite.js');
+  const tsMls = await import('ts-mls');
+  return {
+    ...original,
+    async loadCiphersuite(name: CiphersuiteName, random: (length: number) => Uint8Array) {
+      const node = nodeSide.has(random);
+      loaded.push(node ? 'node' : 'default');
+      const cs = node
+        ? nodeCiphersuite(name)
+        : await tsMls.getCiphersuiteImpl(tsMls.getCiphersuiteFromName(name));
+      return { ...cs, rng: { randomBytes: random } };
+    },
+  };
+});
+
+const bytes = (length: number) => new Uint8Array(randomBytes(length));
+const hex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
+const toHex = (data: Uint8Array) => Buffer.from(data).toString('hex');
+
+function nodeImpl(name: CiphersuiteName): CiphersuiteImpl {
+  const cs = nodeCiphersuite(name);
+  if (cs === undefined) throw new Error(`no node:crypto implementation of ${name}`);
+  return cs;
+}
+
+const defaultImpl = (name: CiphersuiteName) => getCiphersuiteImpl(getCiphersuiteFromName(name));
+
+/** Both implementations of one suite, and which is which, for "one with the other" tests. */
+async function both(name: CiphersuiteName) {
+  const node = nodeImpl(name);
+  const reference = await defaultImpl(name);
+  return {
+    node,
+    reference,
+    pairs: [
+      ['node', node, 'default', reference],
+      ['default', reference, 'node', node],
+      ['node', node, 'node', node],
+    ] as const,
+  };
+}
+
+describe.each(SUPPORTED_CIPHERSUITES)('node:crypto suite $id ($name)', ({ name }) => {
+  it('has the same name, key, nonce and hash sizes as ts-mls default', async () => {
+    const { node, reference } = await both(name);
+    expect(node.name).toBe(name);
+    expect(node.hpke.keyLength).toBe(reference.hpke.keyLength);
+    expect(node.hpke.nonceLength).toBe(reference.hpke.nonceLength);
+    expect(node.kdf.size).toBe(reference.kdf.size);
+  });
+
+  it('hashes and MACs the same bytes as ts-mls default', async () => {
+    const { node, reference } = await both(name);
+    for (const length of [0, 1, 55, 64, 200]) {
+      const data = bytes(length);
+      const key = bytes(length === 0 ? 32 : length);
+      expect(toHex(await node.hash.digest(data))).toBe(toHex(await reference.hash.digest(data)));
+      const mac = await node.hash.mac(key, data);
+      expect(toHex(mac)).toBe(toHex(await reference.hash.mac(key, data)));
+      expect(await node.hash.verifyMac(key, mac, data)).toBe(true);
+      const forged = mac.slice();
+      forged[0]! ^= 1;
+      expect(await node.hash.verifyMac(key, forged, data)).toBe(false);
+      expect(await node.hash.verifyMac(key, mac.subarray(1), data)).toBe(false);
+    }
+  });
+
+  it('extracts and expands the same bytes as ts-mls default', async () => {
+    const { node, reference } = await both(name);
+    // hpke-js takes no salt but an empty or HashLen one, the only lengths ts-mls passes.
+    for (const salt of [new Uint8Array(0), bytes(32)]) {
+      const ikm = bytes(32);
+      const prk = await node.kdf.extract(salt, ikm);
+      expect(toHex(prk)).toBe(toHex(await reference.kdf.extract(salt, ikm)));
+      for (const length of [1, 12, 16, 32, 33, 64, 100, 255 * 32]) {
+        const info = bytes(length % 50);
+        expect(toHex(await node.kdf.expand(prk, info, length))).toBe(
+          toHex(await reference.kdf.expand(prk, info, length)),
+        );
+      }
+    }
+  });
+
+  it('encrypts what ts-mls default decrypts, and the reverse', async () => {
+    const { pairs, node } = await both(name);
+    for (const [, sealer, , opener] of pairs) {
+      for (const aad of [undefined, new Uint8Array(0), bytes(13)]) {
+        const key = bytes(node.hpke.keyLength);
+        const nonce = bytes(node.hpke.nonceLength);
+        const plaintext = bytes(77);
+        const ciphertext = await sealer.hpke.encryptAead(key, nonce, aad, plaintext);
+        expect(ciphertext.length).toBe(plaintext.length + 16);
+        expect(toHex(await opener.hpke.decryptAead(key, nonce, aad, ciphertext))).toBe(
+          toHex(plaintext),
+        );
+        const tampered = ciphertext.slice();
+        tampered[5]! ^= 1;
+        await expect(opener.hpke.decryptAead(key, nonce, aad, tampered)).rejects.toThrow(
+          CryptoError,
+        );
+      }
+    }
+  });
+
+  it('refuses a ciphertext shorter than the tag with a CryptoError', async () => {
+    const { node } = await both(name);
+    const key = bytes(node.hpke.keyLength);
+    await expect(node.hpke.decryptAead(key, bytes(12), undefined, bytes(15))).rejects.toThrow(
+      CryptoError,
+    );
+  });
+
+  it('signs what ts-mls default verifies, and the reverse, with each side generating the key', async () => {
+    const { pairs } = await both(name);
+    for (const [, signer, , verifier] of pairs) {
+      const { signKey, publicKey } = await signer.signature.keygen();
+      const message = bytes(100);
+      const signature = await signer.signature.sign(signKey, message);
+      expect(await verifier.signature.verify(publicKey, message, signature)).toBe(true);
+      const other = message.slice();
+      other[0]! ^= 1;
+      expect(await verifier.signature.verify(publicKey, other, signature)).toBe(false);
+      const forged = signature.slice();
+      forged[forged.length - 1]! ^= 1;
+      expect(await verifier.signature.verify(publicKey, message, forged)).toBe(false);
+    }
+  });
+
+  it('signs with keys ts-mls default generated, and the reverse', async () => {
+    const { node, reference } = await both(name);
+    for (const [generator, signer, verifier] of [
+      [reference, node, reference],
+      [reference, node, node],
+      [node, reference, node],
+      [node, reference, reference],
+    ] as const) {
+      const { signKey, publicKey } = await generator.signature.keygen();
+      const message = bytes(33);
+      const signature = await signer.signature.sign(signKey, message);
+      expect(await verifier.signature.verify(publicKey, message, signature)).toBe(true);
+    }
+  });
+
+  it('says no, without throwing, to a malformed signature key or signature', async () => {
+    const { node } = await both(name);
+    const { signKey, publicKey } = await node.signature.keygen();
+    const message = bytes(10);
+    const signature = await node.signature.sign(signKey, message);
+    for (const key of [
+      new Uint8Array(0),
+      publicKey.subarray(1),
+      new Uint8Array(publicKey.length),
+    ]) {
+      expect(await node.signature.verify(key, message, signature)).toBe(false);
+    }
+    expect(await node.signature.verify(publicKey, message, new Uint8Array(0))).toBe(false);
+    expect(await node.signature.verify(publicKey, message, bytes(signature.length))).toBe(false);
+  });
+
+  it('derives the same HPKE key pair from the same ikm as ts-mls default', async () => {
+    const { node, reference } = await both(name);
+    for (let i = 0; i < 4; i++) {
+      const ikm = bytes(32);
+      const ours = await node.hpke.deriveKeyPair(ikm);
+      const theirs = await reference.hpke.deriveKeyPair(ikm);
+      expect(toHex(await node.hpke.exportPrivateKey(ours.privateKey))).toBe(
+        toHex(await reference.hpke.exportPrivateKey(theirs.privateKey)),
+      );
+      expect(toHex(await node.hpke.exportPublicKey(ours.publicKey))).toBe(
+        toHex(await reference.hpke.exportPublicKey(theirs.publicKey)),
+      );
+    }
+  });
+
+  it('generates HPKE keys that ts-mls default imports, and imports the ones it generates', async () => {
+    const { pairs } = await both(name);
+    for (const [, generator, , importer] of pairs) {
+      const { privateKey, publicKey } = await generator.hpke.generateKeyPair();
+      const privateBytes = await generator.hpke.exportPrivateKey(privateKey);
+      const publicBytes = await generator.hpke.exportPublicKey(publicKey);
+      const imported = await importer.hpke.importPrivateKey(privateBytes);
+      expect(toHex(await importer.hpke.exportPrivateKey(imported))).toBe(toHex(privateBytes));
+      const importedPublic = await importer.hpke.importPublicKey(publicBytes);
+      expect(toHex(await importer.hpke.exportPublicKey(importedPublic))).toBe(toHex(publicBytes));
+      // The imported private key opens what is sealed to the generated public key.
+      const sealed = await generator.hpke.seal(publicKey, bytes(20), bytes(5));
+      expect(sealed.enc.length).toBe(publicBytes.length);
+    }
+  });
+
+  it('seals to ts-mls default, and opens what it seals, with and without aad', async () => {
+    const { pairs } = await both(name);
+    for (const [, sealer, , opener] of pairs) {
+      const recipient = await opener.hpke.generateKeyPair();
+      const publicKey = await sealer.hpke.importPublicKey(
+        await opener.hpke.exportPublicKey(recipient.publicKey),
+      );
+      for (const aad of [undefined, bytes(9)]) {
+        const plaintext = bytes(64);
+        const info = bytes(30);
+        const { ct, enc } = await sealer.hpke.seal(publicKey, plaintext, info, aad);
+        expect(toHex(await opener.hpke.open(recipient.privateKey, enc, ct, info, aad))).toBe(
+          toHex(plaintext),
+        );
+        await expect(
+          opener.hpke.open(recipient.privateKey, enc, ct, bytes(30), aad),
+        ).rejects.toThrow(CryptoError);
+      }
+    }
+  });
+
+  it('exports the secret ts-mls default imports, and the reverse', async () => {
+    const { pairs } = await both(name);
+    for (const [, sender, , recipient] of pairs) {
+      const keys = await recipient.hpke.generateKeyPair();
+      const publicKey = await sender.hpke.importPublicKey(
+        await recipient.hpke.exportPublicKey(keys.publicKey),
+      );
+      const context = new TextEncoder().encode('MLS 1.0 external init secret');
+      const info = bytes(3);
+      const { enc, secret } = await sender.hpke.exportSecret(publicKey, context, 32, info);
+      expect(
+        toHex(await recipient.hpke.importSecret(keys.privateKey, context, enc, 32, info)),
+      ).toBe(toHex(secret));
+    }
+  });
+
+  it('opens nothing with the wrong key, and says so with a CryptoError', async () => {
+    const { node } = await both(name);
+    const right = await node.hpke.generateKeyPair();
+    const wrong = await node.hpke.generateKeyPair();
+    const { ct, enc } = await node.hpke.seal(right.publicKey, bytes(10), new Uint8Array(0));
+    await expect(node.hpke.open(wrong.privateKey, enc, ct, new Uint8Array(0))).rejects.toThrow(
+      CryptoError,
+    );
+    await expect(
+      node.hpke.open(right.privateKey, enc.subarray(1), ct, new Uint8Array(0)),
+    ).rejects.toThrow(CryptoError);
+  });
+
+  it('refuses HPKE keys of the wrong length with a CryptoError', async () => {
+    const { node } = await both(name);
+    const { publicKey, privateKey } = await node.hpke.generateKeyPair();
+    const publicBytes = await node.hpke.exportPublicKey(publicKey);
+    const privateBytes = await node.hpke.exportPrivateKey(privateKey);
+    for (const key of [publicBytes.subarray(1), new Uint8Array(0), bytes(publicBytes.length + 1)]) {
+      await expect(node.hpke.importPublicKey(key)).rejects.toThrow(CryptoError);
+    }
+    for (const key of [privateBytes.subarray(1), new Uint8Array(0)]) {
+      await expect(node.hpke.importPrivateKey(key)).rejects.toThrow(CryptoError);
+    }
+  });
+});
+
+describe('node:crypto DHKEM input validation', () => {
+  it('refuses a P-256 HPKE key that is not an uncompressed point of the curve', async () => {
+    const cs = nodeImpl('MLS_128_DHKEMP256_AES128GCM_SHA256_P256');
+    const { publicKey, privateKey } = await cs.hpke.generateKeyPair();
+    const point = await cs.hpke.exportPublicKey(publicKey);
+    const offCurve = point.slice();
+    offCurve[64]! ^= 1;
+    const compressed = Uint8Array.of(2 + (point[64]! & 1), ...point.subarray(1, 33));
+    for (const key of [offCurve, compressed, new Uint8Array(65)]) {
+      await expect(cs.hpke.importPublicKey(key)).rejects.toThrow(CryptoError);
+    }
+    const { ct } = await cs.hpke.seal(publicKey, bytes(4), new Uint8Array(0));
+    await expect(cs.hpke.open(privateKey, offCurve, ct, new Uint8Array(0))).rejects.toThrow(
+      CryptoError,
+    );
+  });
+
+  it('refuses a P-256 private key of zero or not below the order', async () => {
+    const cs = nodeImpl('MLS_128_DHKEMP256_AES128GCM_SHA256_P256');
+    const order = hex('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    for (const key of [new Uint8Array(32), order, new Uint8Array(32).fill(0xff)]) {
+      await expect(cs.hpke.importPrivateKey(key)).rejects.toThrow(CryptoError);
+    }
+  });
+
+  it('refuses an X25519 exchange with a low-order point (RFC 9180 section 7.1.4)', async () => {
+    const cs = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
+    const { privateKey } = await cs.hpke.generateKeyPair();
+    const lowOrder = new Uint8Array(32); // the point 0
+    const publicKey = await cs.hpke.importPublicKey(lowOrder);
+    await expect(cs.hpke.seal(publicKey, bytes(4), new Uint8Array(0))).rejects.toThrow();
+    await expect(cs.hpke.open(privateKey, lowOrder, bytes(20), new Uint8Array(0))).rejects.toThrow(
+      CryptoError,
+    );
+  });
+
+  it('emits P-256 signature keys uncompressed (RFC 9420 section 5.1.1) and verifies compressed ones', async () => {
+    const node = nodeImpl('MLS_128_DHKEMP256_AES128GCM_SHA256_P256');
+    const reference = await defaultImpl('MLS_128_DHKEMP256_AES128GCM_SHA256_P256');
+    const ours = await node.signature.keygen();
+    expect(ours.publicKey.length).toBe(65);
+    expect(ours.publicKey[0]).toBe(0x04);
+    const theirs = await reference.signature.keygen();
+    expect(theirs.publicKey.length).toBe(33); // ts-mls default emits compressed points
+    const message = bytes(8);
+    const signature = await node.signature.sign(theirs.signKey, message);
+    expect(signature[0]).toBe(0x30); // a DER SEQUENCE
+    expect(await node.signature.verify(theirs.publicKey, message, signature)).toBe(true);
+  });
+
+  it('signs Ed25519 with a raw 32-byte seed or its PKCS#8, as ts-mls default does', async () => {
+    const node = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
+    const { signKey, publicKey } = await node.signature.keygen();
+    expect(signKey.length).toBe(48); // WebCrypto's PKCS#8, what ts-mls default emits on Node
+    const message = bytes(8);
+    const withSeed = await node.signature.sign(signKey.subarray(16), message);
+    // Ed25519 is deterministic: both spellings of the key give the same signature.
+    expect(toHex(withSeed)).toBe(toHex(await node.signature.sign(signKey, message)));
+    expect(await node.signature.verify(publicKey, message, withSeed)).toBe(true);
+    await expect(node.signature.sign(bytes(40), message)).rejects.toThrow(/signing key/);
+  });
+});
+
+describe('RFC 5869 HKDF-SHA256 vectors', () => {
+  const cs = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
+  it('A.1: basic test case', async () => {
+    const prk = await cs.kdf.extract(
+      hex('000102030405060708090a0b0c'),
+      new Uint8Array(22).fill(0x0b),
+    );
+    expect(toHex(prk)).toBe('077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5');
+    expect(toHex(await cs.kdf.expand(prk, hex('f0f1f2f3f4f5f6f7f8f9'), 42))).toBe(
+      '3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865',
+    );
+  });
+
+  it('A.3: zero-length salt and info', async () => {
+    const prk = await cs.kdf.extract(new Uint8Array(0), new Uint8Array(22).fill(0x0b));
+    expect(toHex(prk)).toBe('19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04');
+    expect(toHex(await cs.kdf.expand(prk, new Uint8Array(0), 42))).toBe(
+      '8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8',
+    );
+  });
+});
+
+interface HpkeVector {
+  name: string;
+  kem_id: number;
+  aead_id: number;
+  info: string;
+  ikmE: string;
+  pkEm: string;
+  skEm: string;
+  ikmR: string;
+  pkRm: string;
+  skRm: string;
+  enc: string;
+  encryptions: { aad: string; ct: string; pt: string }[];
+  exports: { exporter_context: string; L: number; exported_value: string }[];
+}
+
+const HPKE_VECTORS = JSON.parse(
+  readFileSync(new URL('./vectors/hpke-rfc9180-base.json', import.meta.url), 'utf8'),
+) as HpkeVector[];
+
+/** The MLS suite whose HPKE is the vector's (kem_id, HKDF-SHA256, aead_id). */
+function suiteOf(vector: HpkeVector): CiphersuiteName {
+  if (vector.kem_id === 0x10 && vector.aead_id === 1)
+    return 'MLS_128_DHKEMP256_AES128GCM_SHA256_P256';
+  if (vector.kem_id === 0x20 && vector.aead_id === 1)
+    return 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+  if (vector.kem_id === 0x20 && vector.aead_id === 3)
+    return 'MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519';
+  throw new Error(`no suite for ${vector.name}`);
+}
+
+describe.each(HPKE_VECTORS)('RFC 9180 $name', (vector) => {
+  const name = suiteOf(vector);
+
+  it('derives skRm, pkRm, skEm and pkEm from ikmR and ikmE', async () => {
+    const cs = nodeImpl(name);
+    for (const [ikm, sk, pk] of [
+      [vector.ikmR, vector.skRm, vector.pkRm],
+      [vector.ikmE, vector.skEm, vector.pkEm],
+    ] as const) {
+      const { privateKey, publicKey } = await cs.hpke.deriveKeyPair(hex(ikm));
+      expect(toHex(await cs.hpke.exportPrivateKey(privateKey))).toBe(sk);
+      expect(toHex(await cs.hpke.exportPublicKey(publicKey))).toBe(pk);
+    }
+  });
+
+  it('opens the sequence-0 ciphertext with skRm', async () => {
+    const cs = nodeImpl(name);
+    const privateKey = await cs.hpke.importPrivateKey(hex(vector.skRm));
+    for (const { aad, ct, pt } of vector.encryptions) {
+      const plaintext = await cs.hpke.open(
+        privateKey,
+        hex(vector.enc),
+        hex(ct),
+        hex(vector.info),
+        hex(aad),
+      );
+      expect(toHex(plaintext)).toBe(pt);
+    }
+  });
+
+  it('seals to the same enc and ciphertext when its randomness is ikmE', async () => {
+    // GenerateKeyPair is DeriveKeyPair(random(Nsk)): random() returning ikmE gives skEm.
+    const cs = nodeImpl(name);
+    const sender = nodeCiphersuite(name, { randomBytes: () => hex(vector.ikmE) });
+    if (sender === undefined) throw new Error('no node:crypto');
+    const publicKey = await cs.hpke.importPublicKey(hex(vector.pkRm));
+    for (const { aad, ct, pt } of vector.encryptions) {
+      const sealed = await sender.hpke.seal(publicKey, hex(pt), hex(vector.info), hex(aad));
+      expect(toHex(sealed.enc)).toBe(vector.enc);
+      expect(toHex(sealed.ct)).toBe(ct);
+    }
+  });
+
+  it('exports the listed secrets, as recipient and as sender', async () => {
+    const cs = nodeImpl(name);
+    const sender = nodeCiphersuite(name, { randomBytes: () => hex(vector.ikmE) });
+    if (sender === undefined) throw new Error('no node:crypto');
+    const privateKey = await cs.hpke.importPrivateKey(hex(vector.skRm));
+    const publicKey = await cs.hpke.importPublicKey(hex(vector.pkRm));
+    for (const { exporter_context, L, exported_value } of vector.exports) {
+      const context = hex(exporter_context);
+      expect(
+        toHex(
+          await cs.hpke.importSecret(privateKey, context, hex(vector.enc), L, hex(vector.info)),
+        ),
+      ).toBe(exported_value);
+      const { enc, secret } = await sender.hpke.exportSecret(
+        publicKey,
+        context,
+        L,
+        hex(vector.info),
+      );
+      expect(toHex(enc)).toBe(vector.enc);
+      expect(toHex(secret)).toBe(exported_value);
+    }
+  });
+});
+
+/** A `random` whose endpoint the mock of `loadCiphersuite` gives node:crypto. */
+function nodeRandom(): (length: number) => Uint8Array {
+  const random = (length: number) => bytes(length);
+  nodeSide.add(random);
+  return random;
+}
+
+const defaultRandom = () => (length: number) => bytes(length);
+
+/** A credential whose key node:crypto generated (P-256 public keys uncompressed). */
+async function nodeCredential(name: CiphersuiteName): Promise<EndpointCredential> {
+  const cs = nodeImpl(name);
+  const { publicKey, signKey } = await cs.signature.keygen();
+  return {
+    credential: { credentialType: 'basic', identity: publicKey.slice() },
+    signatureAlgorithm: getCiphersuiteFromName(name).signature,
+    signaturePublicKey: publicKey,
+    signaturePrivateKey: signKey,
+  };
+}
+
+async function exchangeAndUpdate(pair: Pair): Promise<void> {
+  expect(pair.log.initiator.errors).toEqual([]);
+  expect(pair.log.responder.errors).toEqual([]);
+  expect(pair.initiator.epoch).toBe(1n);
+  await pair.initiator.write(new TextEncoder().encode('ping'));
+  await pair.responder.write(new TextEncoder().encode('pong'));
+  pair.drain();
+  await pair.settle();
+  expect(new TextDecoder().decode(pair.log.responder.received)).toBe('ping');
+  expect(new TextDecoder().decode(pair.log.initiator.received)).toBe('pong');
+  for (const side of ['initiator', 'responder', 'initiator'] as const) {
+    const update = pair.endpoint(side).update();
+    pair.drain();
+    await pair.settle();
+    await update;
+  }
+  expect(pair.log.initiator.errors).toEqual([]);
+  expect(pair.log.responder.errors).toEqual([]);
+  expect(pair.initiator.epoch).toBe(4n);
+  expect(pair.responder.epoch).toBe(4n);
+  expect(toHex(pair.initiator.exportKeyingMaterial(32, 'mixed'))).toBe(
+    toHex(pair.responder.exportKeyingMaterial(32, 'mixed')),
+  );
+}
+
+describe.each(SUPPORTED_CIPHERSUITES)('mixed implementations, suite $id', ({ id, name }) => {
+  for (const nodeRole of ['initiator', 'responder'] as const) {
+    it(`handshakes and updates with node:crypto as the ${nodeRole} and ts-mls default as the other`, async () => {
+      loaded.length = 0;
+      const pair = await Pair.connected({
+        initiator: {
+          ciphersuite: id,
+          random: nodeRole === 'initiator' ? nodeRandom() : defaultRandom(),
+        },
+        responder: { random: nodeRole === 'responder' ? nodeRandom() : defaultRandom() },
+      });
+      expect([...loaded].sort()).toEqual(['default', 'node']);
+      await exchangeAndUpdate(pair);
+    });
+
+    it(`handshakes and updates with node:crypto-generated credentials, node:crypto as the ${nodeRole}`, async () => {
+      loaded.length = 0;
+      const initiatorCredential = await nodeCredential(name);
+      const responderCredential = await nodeCredential(name);
+      const pair = await Pair.connected({
+        initiator: {
+          ciphersuite: id,
+          credential: initiatorCredential,
+          peerSignaturePublicKey: responderCredential.signaturePublicKey,
+          random: nodeRole === 'initiator' ? nodeRandom() : defaultRandom(),
+        },
+        responder: {
+          credential: responderCredential,
+          random: nodeRole === 'responder' ? nodeRandom() : defaultRandom(),
+        },
+      });
+      expect([...loaded].sort()).toEqual(['default', 'node']);
+      await exchangeAndUpdate(pair);
+    });
+  }
+});
+
+describe('loadCiphersuite', () => {
+  it('gives the node:crypto implementation where node:crypto is available, with the injected rng', async () => {
+    const { loadCiphersuite } =
+      await vi.importActual<typeof import('../src/mls.js')>('../src/mls.js');
+    const random = (length: number) => new Uint8Array(length).fill(7);
+    const cs = await loadCiphersuite('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519', random);
+    expect(cs.rng.randomBytes(3)).toEqual(new Uint8Array([7, 7, 7]));
+    const { publicKey } = await cs.hpke.generateKeyPair();
+    // Only the node:crypto implementation's keys are instances of its own class.
+    const node = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
+    await expect(node.hpke.exportPublicKey(publicKey)).resolves.toHaveLength(32);
+  });
+});
