@@ -1,10 +1,12 @@
 import { runDemo } from './demo.js';
 
-console.log('mlstls demo: the record layer over loopback TCP (the MLS handshake comes next)\n');
+console.log(
+  'mlstls demo: an MLS handshake, data, PCS updates and a key update over loopback TCP\n',
+);
 const timeout = setTimeout(() => {
-  console.error('demo: no result within 30 s');
+  console.error('demo: no result within 60 s');
   process.exit(1);
-}, 30_000);
+}, 60_000);
 try {
   const { ok } = await runDemo({ log: (line) => console.log(line) });
   clearTimeout(timeout);
