@@ -111,6 +111,11 @@ export async function connectRaw(port: number): Promise<Socket> {
   return socket;
 }
 
+/** Resolves once `stream` has emitted `'close'`, even if it already has. */
+export async function closed(stream: Readable): Promise<void> {
+  if (!stream.closed) await once(stream, 'close');
+}
+
 /** The first `'error'` a socket emits. */
 export async function nextError(emitter: NodeJS.EventEmitter): Promise<Error> {
   const [error] = (await once(emitter, 'error')) as [Error];

@@ -1,0 +1,99 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MlsTlsError } from '../src/index.js';
+import {
+  closeAll,
+  closed,
+  connectPinned,
+  connectTo,
+  errorsOf,
+  nextError,
+  nextSecureConnection,
+  readAll,
+  startServer,
+} from './loopback.js';
+
+afterEach(closeAll);
+
+describe('closure', () => {
+  it('half-closes: after the client ends, the server still writes and the client reads it', async () => {
+    const server = await startServer({ allowHalfOpen: true });
+    const accepted = nextSecureConnection(server);
+    const client = await connectTo(server);
+    const peer = await accepted;
+    const clientReads = readAll(client);
+
+    client.end('last words');
+    expect((await readAll(peer)).toString()).toBe('last words');
+    // The client's write side is closed; its read side is still open.
+    expect(client.writableFinished).toBe(true);
+    expect(client.readableEnded).toBe(false);
+    expect(peer.writable).toBe(true);
+
+    peer.write('an answer ');
+    peer.end('after your end');
+    expect((await clientReads).toString()).toBe('an answer after your end');
+    await Promise.all([closed(client), closed(peer)]);
+    expect(errorsOf(client)).toEqual([]);
+    expect(errorsOf(peer)).toEqual([]);
+  });
+
+  it('ends the server side with the client by default (allowHalfOpen false, as node:tls)', async () => {
+    const server = await startServer();
+    const accepted = nextSecureConnection(server);
+    const client = await connectTo(server);
+    const peer = await accepted;
+    const peerReads = readAll(peer);
+    client.end();
+    expect(await readAll(client)).toHaveLength(0);
+    await peerReads;
+    expect(peer.writableEnded).toBe(true);
+    expect(errorsOf(client)).toEqual([]);
+    expect(errorsOf(peer)).toEqual([]);
+  });
+
+  it('a destroyed client leaves the server with ERR_MLSTLS_TRUNCATED (no close_notify)', async () => {
+    const server = await startServer();
+    const accepted = nextSecureConnection(server);
+    const client = await connectTo(server);
+    const peer = await accepted;
+    const peerError = nextError(peer);
+    client.destroy();
+    await closed(client);
+    expect(errorsOf(client)).toEqual([]);
+    const error = await peerError;
+    expect(error).toBeInstanceOf(MlsTlsError);
+    expect((error as MlsTlsError).code).toBe('ERR_MLSTLS_TRUNCATED');
+  });
+
+  it('aborting the signal destroys the socket with ERR_MLSTLS_ABORTED', async () => {
+    const server = await startServer();
+    const accepted = nextSecureConnection(server);
+    const controller = new AbortController();
+    const client = await connectTo(server, { signal: controller.signal });
+    const peer = await accepted;
+    const peerError = nextError(peer);
+    const reason = new Error('the user left');
+    controller.abort(reason);
+    const error = (await nextError(client)) as MlsTlsError;
+    expect(error).toBeInstanceOf(MlsTlsError);
+    expect(error.code).toBe('ERR_MLSTLS_ABORTED');
+    expect(error.cause).toBe(reason);
+    await closed(client);
+    expect(client.destroyed).toBe(true);
+    expect(((await peerError) as MlsTlsError).code).toBe('ERR_MLSTLS_TRUNCATED');
+  });
+
+  it('an already aborted signal fails the connection before its handshake', async () => {
+    const server = await startServer();
+    const client = connectPinned(server, { signal: AbortSignal.abort() });
+    let secure = false;
+    client.on('secureConnect', () => {
+      secure = true;
+    });
+    const error = (await nextError(client)) as MlsTlsError;
+    expect(error.code).toBe('ERR_MLSTLS_ABORTED');
+    await closed(client);
+    expect(secure).toBe(false);
+  });
+});
