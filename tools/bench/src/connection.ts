@@ -41,7 +41,8 @@ import {
   buildGroup,
   commitAndProcess,
   type HandshakeSteps,
-  loadSuite1,
+  type Implementation,
+  suite1Implementations,
 } from './two-member-group.js';
 
 const SECTIONS = ['handshake', 'bulk', 'update', 'memory'] as const;
@@ -289,17 +290,12 @@ async function handshakes(
 /** Where a handshake's time goes: raw ts-mls steps, the state machines in memory, sockets. */
 async function handshakeProfile(sequential: SequentialHandshakes | undefined): Promise<void> {
   const samples = 20;
+  const implementations = await suite1Implementations();
   console.log('');
   console.log(
-    `   Profile of one mlstls handshake, suite 1 (medians of ${samples}, after 3 unmeasured):`,
+    `   Profile of one mlstls handshake, suite 1, ms (medians of ${samples}, after 3 unmeasured); ` +
+      'raw ts-mls steps on each implementation of the suite, the last being the one mlstls runs on:',
   );
-  const cs = await loadSuite1();
-  const responderKey = await cs.signature.keygen();
-  const steps: HandshakeSteps[] = [];
-  for (let i = 0; i < samples + 3; i++) {
-    const { steps: measured } = await buildGroup(cs, responderKey);
-    if (i >= 3) steps.push(measured);
-  }
   const names: Record<keyof HandshakeSteps, string> = {
     credentialKeygen: 'initiator: Ed25519 key pair for its ephemeral credential',
     initiatorKeyPackage: 'initiator: generateKeyPackage',
@@ -309,15 +305,29 @@ async function handshakeProfile(sequential: SequentialHandshakes | undefined): P
     joinGroup: 'initiator: joinGroup(Welcome)',
     exporters: 'both: MLS-Exporter for the record keys',
   };
-  let total = 0;
-  for (const key of Object.keys(names) as (keyof HandshakeSteps)[]) {
-    const value = median(steps.map((step) => step[key]));
-    total += value;
-    console.log(`   ${names[key].padEnd(60)} ${value.toFixed(2).padStart(7)} ms`);
+  const label = (text: string) => `   ${text.padEnd(60)}`;
+  const cell = (value: number) => value.toFixed(2).padStart(20);
+  const stepsOf: HandshakeSteps[][] = [];
+  for (const { cs } of implementations) {
+    const responderKey = await cs.signature.keygen();
+    const steps: HandshakeSteps[] = [];
+    for (let i = 0; i < samples + 3; i++) {
+      const { steps: measured } = await buildGroup(cs, responderKey);
+      if (i >= 3) steps.push(measured);
+    }
+    stepsOf.push(steps);
   }
-  console.log(
-    `   ${'raw ts-mls work, sum of the medians'.padEnd(60)} ${total.toFixed(2).padStart(7)} ms`,
-  );
+  console.log(label('') + implementations.map(({ name }) => name.padStart(20)).join(''));
+  const totals = implementations.map(() => 0);
+  for (const key of Object.keys(names) as (keyof HandshakeSteps)[]) {
+    const values = stepsOf.map((steps) => median(steps.map((step) => step[key])));
+    values.forEach((value, i) => {
+      totals[i]! += value;
+    });
+    console.log(label(names[key]) + values.map(cell).join(''));
+  }
+  console.log(label('raw ts-mls work, sum of the medians') + totals.map(cell).join(''));
+  const total = totals.at(-1)!;
   const credential = await responderCredential();
   const inMemory: number[] = [];
   for (let i = 0; i < samples + 3; i++) {
@@ -325,17 +335,15 @@ async function handshakeProfile(sequential: SequentialHandshakes | undefined): P
     if (i >= 3) inMemory.push(elapsed);
   }
   const stateMachines = median(inMemory);
-  console.log(
-    `   ${'@mlstls/state-machine pair in memory (no sockets)'.padEnd(60)} ${stateMachines.toFixed(2).padStart(7)} ms`,
-  );
+  console.log(label('@mlstls/state-machine pair in memory (no sockets)') + cell(stateMachines));
   if (sequential === undefined) return;
   const { latencyMs, cpuMs, baselineLatencyMs } = sequential;
   console.log(
-    `   ${'mlstls over sockets, sequential, to the first byte'.padEnd(60)} ${latencyMs.toFixed(2).padStart(7)} ms ` +
-      `(CPU ${cpuMs.toFixed(2)} ms)`,
+    label('mlstls over sockets, sequential, to the first byte') +
+      `${cell(latencyMs)}  (CPU ${cpuMs.toFixed(2)})`,
   );
   console.log(
-    `   ${'node:tls over sockets, sequential, to the first byte'.padEnd(60)} ${baselineLatencyMs.toFixed(2).padStart(7)} ms`,
+    label('node:tls over sockets, sequential, to the first byte') + cell(baselineLatencyMs),
   );
   const share = (part: number) => `${((100 * part) / latencyMs).toFixed(0)}%`;
   console.log(
@@ -383,16 +391,8 @@ async function bulk(stacks: readonly [Stack, Stack]): Promise<void> {
 
 // ---- 3. PCS update -------------------------------------------------------------------------
 
-async function updates(candidate: MlstlsStack | undefined): Promise<void> {
-  const count = UPDATE_BLOCKS * UPDATES_PER_BLOCK;
-  console.log('');
-  console.log(
-    '3. PCS update: `socket.update()` on a live connection (client commits, resolves on the ' +
-      "server's confirmation) vs ts-mls createCommit + processMessage on an equivalent two-member " +
-      `group in this process; ${UPDATE_BLOCKS} alternating blocks of ${UPDATES_PER_BLOCK} per side ` +
-      'after 5 unmeasured; ms per update.',
-  );
-  const cs = await loadSuite1();
+/** Milliseconds of one raw self-update at a time, on a group of its own. */
+async function rawUpdates({ cs }: Implementation): Promise<() => Promise<number>> {
   let { group } = await buildGroup(cs, await cs.signature.keygen());
   const raw = async () => {
     const start = nowNs();
@@ -400,12 +400,30 @@ async function updates(candidate: MlstlsStack | undefined): Promise<void> {
     return Number(nowNs() - start) / 1e6;
   };
   for (let i = 0; i < 5; i++) await raw();
-  if (candidate === undefined) {
+  return raw;
+}
+
+async function updates(candidate: MlstlsStack | undefined): Promise<void> {
+  const count = UPDATE_BLOCKS * UPDATES_PER_BLOCK;
+  const implementations = await suite1Implementations();
+  // The implementation mlstls runs on: the raw figure equivalent to a connection's.
+  const equivalent = implementations.at(-1)!;
+  console.log('');
+  console.log(
+    '3. PCS update: `socket.update()` on a live connection (client commits, resolves on the ' +
+      "server's confirmation) vs ts-mls createCommit + processMessage on an equivalent two-member " +
+      `group in this process, on ${equivalent.name}; ${UPDATE_BLOCKS} alternating blocks of ` +
+      `${UPDATES_PER_BLOCK} per side after 5 unmeasured; ms per update.`,
+  );
+  for (const implementation of implementations) {
+    if (implementation === equivalent && candidate !== undefined) continue;
+    const raw = await rawUpdates(implementation);
     const times: number[] = [];
     for (let i = 0; i < count; i++) times.push(await raw());
-    console.log(`   raw ts-mls commit + process ms ${spread(times)}; no mlstls socket to compare`);
-    return;
+    console.log(`   raw ts-mls on ${implementation.name}: ms ${spread(times)}`);
   }
+  if (candidate === undefined) return;
+  const raw = await rawUpdates(equivalent);
   const server = await candidate.listen((socket) => {
     socket.on('error', () => {});
     socket.resume();
@@ -443,8 +461,8 @@ async function updates(candidate: MlstlsStack | undefined): Promise<void> {
     throw new Error(`${5 + count} updates moved the epoch by ${epochs}`);
   }
   console.log(
-    `   raw ts-mls ms ${spread(rawTimes)}; socket.update() ms ${spread(socketTimes)}; ` +
-      `epoch ${epochBefore} -> ${candidate.epoch(client)}`,
+    `   raw ts-mls on ${equivalent.name}: ms ${spread(rawTimes)}; socket.update() ms ` +
+      `${spread(socketTimes)}; epoch ${epochBefore} -> ${candidate.epoch(client)}`,
   );
   figures.push({
     name: 'PCS update round trip, ms',

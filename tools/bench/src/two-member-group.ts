@@ -50,8 +50,33 @@ const CAPABILITIES: Capabilities = {
   credentials: ['basic', 'x509'],
 };
 
-export function loadSuite1(): Promise<CiphersuiteImpl> {
-  return getCiphersuiteImpl(getCiphersuiteFromName(SUITE_1));
+/** A ts-mls `CiphersuiteImpl` of suite 1 and where it comes from. */
+export interface Implementation {
+  readonly name: string;
+  readonly cs: CiphersuiteImpl;
+}
+
+/**
+ * Suite 1 as ts-mls implements it (WebCrypto), and as mlstls runs it when its state machine has
+ * the node:crypto implementation (`node-ciphersuite.js` beside the package's entry point, not
+ * part of its public API: looked up at run time, skipped when absent). A raw figure is only
+ * equivalent to a connection's when both run on the same implementation.
+ */
+export async function suite1Implementations(): Promise<Implementation[]> {
+  const implementations: Implementation[] = [
+    { name: 'ts-mls default', cs: await getCiphersuiteImpl(getCiphersuiteFromName(SUITE_1)) },
+  ];
+  const url = new URL('./node-ciphersuite.js', import.meta.resolve('@mlstls/state-machine'));
+  try {
+    const module = (await import(url.href)) as {
+      nodeCiphersuite?: (name: typeof SUITE_1) => CiphersuiteImpl | undefined;
+    };
+    const cs = module.nodeCiphersuite?.(SUITE_1);
+    if (cs !== undefined) implementations.push({ name: 'mlstls node:crypto', cs });
+  } catch {
+    // An older state machine: mlstls runs on ts-mls's default implementation.
+  }
+  return implementations;
 }
 
 /** The two members of a connection's group: the initiator joined by Welcome, the responder. */
