@@ -168,6 +168,12 @@ export abstract class Endpoint {
   update(): Promise<void> {
     const refused = this.#refuseCommand('update');
     if (refused) return Promise.reject(refused);
+    if (this.#peerClosed) {
+      // The peer's write side is closed: its epoch_key_update can never come.
+      return Promise.reject(
+        new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'update after the peer closed'),
+      );
+    }
     const id = ++this.#updateRequests;
     const confirmed = new Promise<void>((resolve, reject) => {
       this.#updateWaiters.push({ id, resolve, reject });
@@ -497,6 +503,7 @@ export abstract class Endpoint {
     if (
       this.#failure ||
       this.#writeClosed ||
+      this.#peerClosed ||
       this.info === undefined ||
       !this.synced ||
       this.#updateRequests <= this.#updateInFlight
