@@ -542,3 +542,17 @@ describe.each(SUPPORTED_CIPHERSUITES)('mixed implementations, suite $id', ({ id,
     });
   }
 });
+
+describe('loadCiphersuite', () => {
+  it('gives the node:crypto implementation where node:crypto is available, with the injected rng', async () => {
+    const { loadCiphersuite } =
+      await vi.importActual<typeof import('../src/mls.js')>('../src/mls.js');
+    const random = (length: number) => new Uint8Array(length).fill(7);
+    const cs = await loadCiphersuite('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519', random);
+    expect(cs.rng.randomBytes(3)).toEqual(new Uint8Array([7, 7, 7]));
+    const { publicKey } = await cs.hpke.generateKeyPair();
+    // Only the node:crypto implementation's keys are instances of its own class.
+    const node = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
+    await expect(node.hpke.exportPublicKey(publicKey)).resolves.toHaveLength(32);
+  });
+});

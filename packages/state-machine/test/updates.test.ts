@@ -499,3 +499,37 @@ describe('epoch numbers', () => {
     await pair.expectInSync(7n);
   });
 });
+
+describe('update() after the peer closed', () => {
+  for (const side of sides) {
+    it(`on the ${side} is refused: the peer, its write side closed, can never confirm it`, async () => {
+      const pair = await Pair.connected();
+      await pair.endpoint(peerOf(side)).close();
+      await pair.settle();
+      const update = track(pair.endpoint(side).update());
+      await pair.settle();
+      await flushPromises();
+      expect(update.state()).toBe('rejected');
+      await expect(update.promise).rejects.toMatchObject({ code: 'ERR_MLSTLS_INVALID_STATE' });
+      expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+    });
+  }
+});
+
+describe('update() racing the peer close_notify', () => {
+  it('an update() queued behind the close_notify is rejected and sends no connection_update', async () => {
+    const pair = await Pair.connected();
+    await pair.responder.close();
+    await pair.step();
+    const [closeNotify] = pair.discard('responder');
+    const mark = pair.mark();
+    const receiving = pair.initiator.receive(closeNotify!);
+    const update = track(pair.initiator.update());
+    await receiving;
+    await pair.step();
+    await flushPromises();
+    expect(update.state()).toBe('rejected');
+    expect(pair.labels('initiator', mark)).toEqual(['peerClosed']);
+    expect(pair.initiator.state).toBe('synced');
+  });
+});
