@@ -91,6 +91,13 @@ export async function handshakeRound(
   };
 }
 
+/** Milliseconds of one connection to its first byte; resolves once it has closed. */
+export async function handshakeLatency(stack: Stack, port: number): Promise<number> {
+  const result = await firstByte(stack, port);
+  await result.closed;
+  return result.latencyNs / 1e6;
+}
+
 /** One connection's negotiated suite and version, to check before measuring. */
 export async function negotiated(stack: Stack, port: number): Promise<Negotiated> {
   const result = await firstByte(stack, port);

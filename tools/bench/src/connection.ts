@@ -19,6 +19,7 @@ import {
   closeAll,
   connected,
   type HandshakeRound,
+  handshakeLatency,
   handshakeRound,
   listenFirstByte,
   negotiated,
@@ -52,8 +53,8 @@ const { values: args } = parseArgs({
   // `pnpm bench:connection -- --rounds 9` may pass the `--` on.
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
-    rounds: { type: 'string', default: '5' },
-    'round-ms': { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '7' },
+    'round-ms': { type: 'string', default: '700' },
     'warmup-ms': { type: 'string', default: '500' },
     concurrency: { type: 'string', default: '16' },
     'bulk-mib': { type: 'string', default: '256' },
@@ -214,16 +215,7 @@ const HANDSHAKE_COLUMNS: readonly Column[] = [
   { title: 'handshakes', width: 10, align: 'right' },
 ];
 
-/** Sequential latency and CPU of the candidate, for the profile that follows. */
-interface SequentialHandshakes {
-  readonly latencyMs: number;
-  readonly cpuMs: number;
-  readonly baselineLatencyMs: number;
-}
-
-async function handshakes(
-  stacks: readonly [Stack, Stack],
-): Promise<SequentialHandshakes | undefined> {
+async function handshakes(stacks: readonly [Stack, Stack]): Promise<void> {
   console.log('');
   console.log(
     `1. Handshakes to the first byte (connect, full handshake, server writes 1 byte, client ends): ` +
@@ -246,7 +238,6 @@ async function handshakes(
     ),
   );
   console.log(formatRule(HANDSHAKE_COLUMNS));
-  let sequential: SequentialHandshakes | undefined;
   for (const concurrency of [1, CONCURRENCY]) {
     for (const stack of stacks) {
       await handshakeRound(stack, ports.get(stack)!, concurrency, WARMUP_MS);
@@ -275,80 +266,83 @@ async function handshakes(
       pairRatios: cand.map((round, i) => round.perSecond / base[i]!.perSecond),
       target: { direction: '>=', value: 0.5 },
     });
-    if (concurrency === 1) {
-      sequential = {
-        latencyMs: median(cand.flatMap((round) => round.latenciesMs)),
-        cpuMs: median(cand.map((round) => round.cpuMsPerHandshake)),
-        baselineLatencyMs: median(base.flatMap((round) => round.latenciesMs)),
-      };
+  }
+  await Promise.all(servers.map((server) => server.close()));
+}
+
+const STEP_NAMES: Record<keyof HandshakeSteps, string> = {
+  credentialKeygen: 'initiator: Ed25519 key pair for its ephemeral credential',
+  initiatorKeyPackage: 'initiator: generateKeyPackage',
+  verifyKeyPackage: "responder: verify the initiator's KeyPackage",
+  responderKeyPackage: 'responder: generateKeyPackage (own leaf)',
+  createGroupAndAdd: 'responder: createGroup + createCommit(Add, ratchet tree)',
+  joinGroup: 'initiator: joinGroup(Welcome)',
+  exporters: 'both: MLS-Exporter for the record keys',
+};
+
+/**
+ * Where an mlstls handshake's time goes: the raw ts-mls steps, the state machines in memory, the
+ * whole over sockets. One sample of each in turn, so that the machine's load falls on all alike.
+ */
+async function handshakeProfile(stacks: readonly [Stack, Stack] | undefined): Promise<void> {
+  const samples = 20;
+  const implementations = await suite1Implementations();
+  const keys = await Promise.all(implementations.map(({ cs }) => cs.signature.keygen()));
+  const credential = await responderCredential();
+  const servers = stacks ? await Promise.all(stacks.map((stack) => listenFirstByte(stack))) : [];
+  const steps: HandshakeSteps[][] = implementations.map(() => []);
+  const inMemory: number[] = [];
+  const sockets: number[][] = [[], []];
+  for (let i = 0; i < samples + 3; i++) {
+    const measured = i >= 3;
+    for (const [index, { cs }] of implementations.entries()) {
+      const built = await buildGroup(cs, keys[index]!);
+      if (measured) steps[index]!.push(built.steps);
+    }
+    const elapsed = await inMemoryHandshake(credential);
+    if (measured) inMemory.push(elapsed);
+    for (const [index, stack] of (stacks ?? []).entries()) {
+      const latency = await handshakeLatency(stack, servers[index]!.port);
+      if (measured) sockets[index]!.push(latency);
     }
   }
   await Promise.all(servers.map((server) => server.close()));
-  return sequential;
-}
 
-/** Where a handshake's time goes: raw ts-mls steps, the state machines in memory, sockets. */
-async function handshakeProfile(sequential: SequentialHandshakes | undefined): Promise<void> {
-  const samples = 20;
-  const implementations = await suite1Implementations();
   console.log('');
   console.log(
-    `   Profile of one mlstls handshake, suite 1, ms (medians of ${samples}, after 3 unmeasured); ` +
-      'raw ts-mls steps on each implementation of the suite, the last being the one mlstls runs on:',
+    `   Profile of one mlstls handshake, suite 1, ms: medians of ${samples} samples, one of each ` +
+      'row in turn, after 3 unmeasured. Raw ts-mls steps on each implementation of the suite, ' +
+      'the last being the one mlstls runs on:',
   );
-  const names: Record<keyof HandshakeSteps, string> = {
-    credentialKeygen: 'initiator: Ed25519 key pair for its ephemeral credential',
-    initiatorKeyPackage: 'initiator: generateKeyPackage',
-    verifyKeyPackage: "responder: verify the initiator's KeyPackage",
-    responderKeyPackage: 'responder: generateKeyPackage (own leaf)',
-    createGroupAndAdd: 'responder: createGroup + createCommit(Add, ratchet tree)',
-    joinGroup: 'initiator: joinGroup(Welcome)',
-    exporters: 'both: MLS-Exporter for the record keys',
-  };
   const label = (text: string) => `   ${text.padEnd(60)}`;
   const cell = (value: number) => value.toFixed(2).padStart(20);
-  const stepsOf: HandshakeSteps[][] = [];
-  for (const { cs } of implementations) {
-    const responderKey = await cs.signature.keygen();
-    const steps: HandshakeSteps[] = [];
-    for (let i = 0; i < samples + 3; i++) {
-      const { steps: measured } = await buildGroup(cs, responderKey);
-      if (i >= 3) steps.push(measured);
-    }
-    stepsOf.push(steps);
-  }
   console.log(label('') + implementations.map(({ name }) => name.padStart(20)).join(''));
-  const totals = implementations.map(() => 0);
-  for (const key of Object.keys(names) as (keyof HandshakeSteps)[]) {
-    const values = stepsOf.map((steps) => median(steps.map((step) => step[key])));
-    values.forEach((value, i) => {
-      totals[i]! += value;
-    });
-    console.log(label(names[key]) + values.map(cell).join(''));
+  for (const key of Object.keys(STEP_NAMES) as (keyof HandshakeSteps)[]) {
+    console.log(
+      label(STEP_NAMES[key]) +
+        steps.map((samplesOf) => cell(median(samplesOf.map((step) => step[key])))).join(''),
+    );
   }
-  console.log(label('raw ts-mls work, sum of the medians') + totals.map(cell).join(''));
+  const totals = steps.map((samplesOf) =>
+    median(samplesOf.map((step) => Object.values(step).reduce((sum, value) => sum + value, 0))),
+  );
+  console.log(
+    label('raw ts-mls work, median of the per-handshake sums') + totals.map(cell).join(''),
+  );
   const total = totals.at(-1)!;
-  const credential = await responderCredential();
-  const inMemory: number[] = [];
-  for (let i = 0; i < samples + 3; i++) {
-    const elapsed = await inMemoryHandshake(credential);
-    if (i >= 3) inMemory.push(elapsed);
-  }
   const stateMachines = median(inMemory);
   console.log(label('@mlstls/state-machine pair in memory (no sockets)') + cell(stateMachines));
-  if (sequential === undefined) return;
-  const { latencyMs, cpuMs, baselineLatencyMs } = sequential;
-  console.log(
-    label('mlstls over sockets, sequential, to the first byte') +
-      `${cell(latencyMs)}  (CPU ${cpuMs.toFixed(2)})`,
-  );
-  console.log(
-    label('node:tls over sockets, sequential, to the first byte') + cell(baselineLatencyMs),
-  );
-  const share = (part: number) => `${((100 * part) / latencyMs).toFixed(0)}%`;
+  if (stacks === undefined) return;
+  for (const [index, stack] of stacks.entries()) {
+    console.log(
+      label(`${stack.name} over sockets, to the first byte`) + cell(median(sockets[index]!)),
+    );
+  }
+  const latency = median(sockets[1]!);
+  const share = (part: number) => `${((100 * part) / latency).toFixed(0)}%`;
   console.log(
     `   Share of the mlstls socket handshake: raw ts-mls ${share(total)}, rest of the state ` +
-      `machines ${share(stateMachines - total)}, binding and sockets ${share(latencyMs - stateMachines)}.`,
+      `machines ${share(stateMachines - total)}, binding and sockets ${share(latency - stateMachines)}.`,
   );
 }
 
@@ -603,9 +597,9 @@ async function main(): Promise<void> {
   const stacks = [baseline, mlstls ?? nodeTlsStack()] as const;
 
   if (ONLY.has('handshake')) {
-    const sequential = await handshakes(stacks);
-    // The share of each part is that of an mlstls handshake: not printed in an A/A run.
-    await handshakeProfile(mlstls ? sequential : undefined);
+    await handshakes(stacks);
+    // The shares are those of an mlstls handshake: no sockets in an A/A run.
+    await handshakeProfile(mlstls ? stacks : undefined);
   }
   if (ONLY.has('bulk')) await bulk(stacks);
   if (ONLY.has('update')) await updates(mlstls);
