@@ -16,7 +16,7 @@ import {
 import { CLIENT_CONFIG, loadCiphersuite } from '../src/mls.js';
 import { type Pair, random, type Side } from './pair.js';
 
-export const SUITE_1 = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
+const SUITE_1 = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 
 export function ciphersuite(): Promise<CiphersuiteImpl> {
   return loadCiphersuite(SUITE_1, random);

@@ -57,7 +57,7 @@ const handshakeNames = new Map<number, string>(
 );
 
 /** A readable name for one handshake message: `connection_update`, `epoch_key_update(2)`. */
-export function describeMessage(message: HandshakeMessage): string {
+function describeMessage(message: HandshakeMessage): string {
   const name = handshakeNames.get(message.msgType) ?? `handshake(${message.msgType})`;
   if (message.msgType === HandshakeType.epoch_key_update) return `${name}(${message.epoch})`;
   if (message.msgType === HandshakeType.key_update) {
@@ -84,7 +84,7 @@ function describeContent(contentType: number, content: Uint8Array): string {
 }
 
 /** What a `send` chunk carries, from the wiretap or, for plaintext records, its bytes. */
-export function describeSend(data: Uint8Array): string {
+function describeSend(data: Uint8Array): string {
   const tapped = sealed.get(data);
   if (tapped !== undefined) return describeContent(tapped.contentType, tapped.content);
   if (data[0] === ContentType.application_data) return 'application_data';
