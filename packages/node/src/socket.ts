@@ -113,7 +113,9 @@ export class MlsTlsSocket extends Duplex {
   update(): Promise<void> {
     const confirmed = this.#endpoint.update();
     void this.#endpoint.settled().then(this.#drain);
-    return confirmed;
+    // The confirmation resolves inside the core's receive; act on the epoch change it has
+    // already queued, so that `epoch` and the 'epoch' event are current when this resolves.
+    return confirmed.then(this.#drain);
   }
 
   /** A TLS KeyUpdate of the sending direction; resolves once it is handed to the transport. */

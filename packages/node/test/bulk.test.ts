@@ -17,23 +17,47 @@ const MiB = 1024 * 1024;
 const TOTAL = 64 * MiB;
 const CHUNK = 256 * 1024;
 
+/** A meeting point for `parties` async flows: each call waits until all have called. */
+function barrier(parties: number): () => Promise<void> {
+  let arrived = 0;
+  let release: () => void = () => {};
+  const everyone = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return () => {
+    if (++arrived === parties) release();
+    return everyone;
+  };
+}
+
 /**
- * Writes `TOTAL` random bytes with backpressure, starting an update() after a quarter and a
- * keyUpdate(requestPeer) after half of them, without waiting for either; then waits for the
- * update's confirmation and ends. Returns the SHA-256 of what it wrote.
+ * Writes `TOTAL` random bytes with backpressure. A quarter in, once the other side is there
+ * too, it asks for a key update (requestPeer) and starts an update() without waiting for
+ * either, and writes on. It ends only when both sides' updates are confirmed: a side that
+ * has sent close_notify can no longer answer the other's update. Returns the SHA-256 of what
+ * it wrote.
  */
-async function send(socket: MlsTlsSocket): Promise<string> {
+async function send(
+  socket: MlsTlsSocket,
+  meet: { quarter: () => Promise<void>; updated: () => Promise<void> },
+): Promise<string> {
   const hash = createHash('sha256');
-  let update: Promise<void> | undefined;
   let keyUpdate: Promise<void> | undefined;
+  let update: Promise<void> | undefined;
   for (let written = 0; written < TOTAL; written += CHUNK) {
-    if (written === TOTAL / 4) update = socket.update();
-    if (written === TOTAL / 2) keyUpdate = socket.keyUpdate({ requestPeer: true });
+    if (written === TOTAL / 4) {
+      await meet.quarter();
+      // In this order, the key update precedes the commit on the wire, so the peer has
+      // answered it by the time it confirms the update.
+      keyUpdate = socket.keyUpdate({ requestPeer: true });
+      update = socket.update();
+    }
     const chunk = randomBytes(CHUNK);
     hash.update(chunk);
     if (!socket.write(chunk)) await once(socket, 'drain');
   }
-  await Promise.all([update, keyUpdate]);
+  await Promise.all([keyUpdate, update]);
+  await meet.updated();
   socket.end();
   return hash.digest('hex');
 }
@@ -63,9 +87,10 @@ describe('bulk data', () => {
     client.on('epoch', (epoch: bigint) => epochs.client.push(epoch));
     peer.on('epoch', (epoch: bigint) => epochs.peer.push(epoch));
 
+    const meet = { quarter: barrier(2), updated: barrier(2) };
     const [sentByClient, sentByPeer, receivedByPeer, receivedByClient] = await Promise.all([
-      send(client),
-      send(peer),
+      send(client, meet),
+      send(peer, meet),
       receive(peer),
       receive(client),
     ]);

@@ -111,9 +111,10 @@ export async function connectRaw(port: number): Promise<Socket> {
   return socket;
 }
 
-/** Resolves once `stream` has emitted `'close'`, even if it already has. */
+/** Resolves once `stream` has emitted `'close'`, even if it already has, errors or not. */
 export async function closed(stream: Readable): Promise<void> {
-  if (!stream.closed) await once(stream, 'close');
+  if (stream.closed) return;
+  await new Promise((resolve) => stream.once('close', resolve));
 }
 
 /** The first `'error'` a socket emits. */
