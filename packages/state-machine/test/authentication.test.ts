@@ -2,6 +2,7 @@
 // lifetime, signature, credential) and the initiator's fail-closed check of the responder.
 import { describe, expect, it } from 'vitest';
 import { expectFatal } from './fatal.js';
+import { clientHelloRecord, freshKeyPackage } from './mls.js';
 import { now, Pair, type PairOptions } from './pair.js';
 
 const DAY = 86_400_000;
@@ -34,6 +35,43 @@ describe('the responder checks the client_hello', () => {
     });
     await pair.deliverAll('initiator');
     await expectFatal(pair, 'responder', 'ERR_MLSTLS_HANDSHAKE_FAILURE');
+  });
+
+  it('a client_hello carrying a Welcome instead of a KeyPackage is illegal_parameter', async () => {
+    const pair = await withClientHello();
+    // The MLSMessage wire_format (after its version) says mls_welcome (3).
+    editClientHello(pair, (record) => {
+      record[5 + 4 + 3] = 3;
+    });
+    await pair.deliverAll('initiator');
+    await expectFatal(pair, 'responder', 'ERR_MLSTLS_ILLEGAL_PARAMETER');
+  });
+
+  for (const [lacking, capabilities] of [
+    ['its own suite', { ciphersuites: ['MLS_128_DHKEMP256_AES128GCM_SHA256_P256' as const] }],
+    ['the responder credential type', { credentials: ['x509' as const] }],
+    ['mls10', { versions: [] }],
+  ] as const) {
+    it(`a KeyPackage whose capabilities lack ${lacking} is handshake_failure`, async () => {
+      const pair = await Pair.create();
+      const { publicPackage } = await freshKeyPackage('initiator', capabilities);
+      pair.inject('initiator', clientHelloRecord(publicPackage));
+      await pair.deliverAll('initiator');
+      // The initiator never started: nobody reads the plaintext alert but the test.
+      pair.discard('responder');
+      await expectFatal(pair, 'responder', 'ERR_MLSTLS_HANDSHAKE_FAILURE', {
+        peer: 'cannot read it',
+      });
+    });
+  }
+
+  it('a KeyPackage made with ts-mls directly, with mlstls capabilities, is accepted', async () => {
+    const pair = await Pair.create();
+    const { publicPackage } = await freshKeyPackage('initiator');
+    pair.inject('initiator', clientHelloRecord(publicPackage));
+    await pair.deliverAll('initiator');
+    expect(pair.errors().responder).toEqual([]);
+    expect(pair.labels('responder')).toContain('send plaintext server_hello');
   });
 
   it('a KeyPackage of an MLS suite mlstls does not speak (7, P-384) is handshake_failure', async () => {

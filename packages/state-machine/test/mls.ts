@@ -1,7 +1,15 @@
 // MLS objects built with ts-mls directly, for the tests of hostile MLS content: groups taken
 // from an endpoint's persisted state, and hand-made groups and Welcomes.
-import { decodeHandshake, encodeHandshake, HandshakeType, RecordLimits } from '@mlstls/codec';
 import {
+  ContentType,
+  decodeHandshake,
+  encodeHandshake,
+  HandshakeType,
+  RecordLimits,
+} from '@mlstls/codec';
+import { sealPlaintextRecord } from '@mlstls/record';
+import {
+  type Capabilities,
   type CiphersuiteImpl,
   type ClientState,
   createCommit,
@@ -52,7 +60,11 @@ export function keyPackageOf(clientHelloRecord: Uint8Array): KeyPackage {
   return decoded[0].keyPackage;
 }
 
-export async function freshKeyPackage(identity = 'third member') {
+/** A suite-1 KeyPackage of a new basic credential; `capabilities` replaces fields of mlstls's. */
+export async function freshKeyPackage(
+  identity = 'third member',
+  capabilities: Partial<Capabilities> = {},
+) {
   return generateKeyPackage(
     { credentialType: 'basic', identity: new TextEncoder().encode(identity) },
     {
@@ -61,10 +73,22 @@ export async function freshKeyPackage(identity = 'third member') {
       extensions: [],
       proposals: [],
       credentials: ['basic', 'x509'],
+      ...capabilities,
     },
     { notBefore: 0n, notAfter: 2n ** 63n - 1n },
     [],
     await ciphersuite(),
+  );
+}
+
+/** A plaintext client_hello record carrying `keyPackage`. */
+export function clientHelloRecord(keyPackage: KeyPackage): Uint8Array {
+  return sealPlaintextRecord(
+    ContentType.handshake,
+    encodeHandshake({
+      msgType: HandshakeType.client_hello,
+      keyPackage: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_key_package', keyPackage }),
+    }),
   );
 }
 
