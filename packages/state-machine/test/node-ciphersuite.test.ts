@@ -207,8 +207,11 @@ describe.each(SUPPORTED_CIPHERSUITES)('node:crypto suite $id ($name)', ({ name }
       const importedPublic = await importer.hpke.importPublicKey(publicBytes);
       expect(toHex(await importer.hpke.exportPublicKey(importedPublic))).toBe(toHex(publicBytes));
       // The imported private key opens what is sealed to the generated public key.
-      const sealed = await generator.hpke.seal(publicKey, bytes(20), bytes(5));
-      expect(sealed.enc.length).toBe(publicBytes.length);
+      const plaintext = bytes(20);
+      const info = bytes(5);
+      const { ct, enc } = await generator.hpke.seal(publicKey, plaintext, info);
+      expect(enc.length).toBe(publicBytes.length);
+      expect(toHex(await importer.hpke.open(imported, enc, ct, info))).toBe(toHex(plaintext));
     }
   });
 
@@ -326,6 +329,20 @@ describe('node:crypto DHKEM input validation', () => {
     expect(await node.signature.verify(theirs.publicKey, message, signature)).toBe(true);
   });
 
+  it('accepts either S of an ECDSA P-256 signature, as ts-mls default (lowS: false) does', async () => {
+    const node = nodeImpl('MLS_128_DHKEMP256_AES128GCM_SHA256_P256');
+    const reference = await defaultImpl('MLS_128_DHKEMP256_AES128GCM_SHA256_P256');
+    const { signKey, publicKey } = await node.signature.keygen();
+    const message = bytes(8);
+    const signature = await node.signature.sign(signKey, message);
+    const mirrored = mirrorEcdsaS(signature);
+    expect(toHex(mirrored)).not.toBe(toHex(signature));
+    for (const cs of [node, reference]) {
+      expect(await cs.signature.verify(publicKey, message, signature)).toBe(true);
+      expect(await cs.signature.verify(publicKey, message, mirrored)).toBe(true);
+    }
+  });
+
   it('signs Ed25519 with a raw 32-byte seed or its PKCS#8, as ts-mls default does', async () => {
     const node = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
     const { signKey, publicKey } = await node.signature.keygen();
@@ -338,6 +355,22 @@ describe('node:crypto DHKEM input validation', () => {
     await expect(node.signature.sign(bytes(40), message)).rejects.toThrow(/signing key/);
   });
 });
+
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** The same DER ECDSA signature with S replaced by n - S (also valid: (r, -s) verifies). */
+function mirrorEcdsaS(der: Uint8Array): Uint8Array {
+  const rLength = der[3]!;
+  const r = der.subarray(4, 4 + rLength);
+  const s = der.subarray(6 + rLength, 6 + rLength + der[5 + rLength]!);
+  const mirrored = P256_N - BigInt(`0x${toHex(s)}`);
+  let sHex = mirrored.toString(16);
+  if (sHex.length % 2 === 1) sHex = `0${sHex}`;
+  if (Number.parseInt(sHex.slice(0, 2), 16) >= 0x80) sHex = `00${sHex}`;
+  const newS = hex(sHex);
+  const body = Uint8Array.of(0x02, r.length, ...r, 0x02, newS.length, ...newS);
+  return Uint8Array.of(0x30, body.length, ...body);
+}
 
 describe('RFC 5869 HKDF-SHA256 vectors', () => {
   const cs = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
