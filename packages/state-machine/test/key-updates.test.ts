@@ -199,6 +199,36 @@ describe('records cut anywhere', () => {
     await pair.expectInSync(2n);
   });
 
+  it('crossing updates, key updates and bulk data delivered one record at a time, alternating directions', async () => {
+    const pair = await Pair.connected();
+    const sent: Record<Side, Uint8Array[]> = { initiator: [], responder: [] };
+    const updates = [track(pair.initiator.update()), track(pair.responder.update())];
+    for (const side of sides) {
+      const data = random(3 * RecordLimits.maxPlaintext + 5);
+      sent[side].push(data);
+      await pair.endpoint(side).write(data);
+      await pair.endpoint(side).keyUpdate({ requestPeer: true });
+    }
+    await pair.step();
+    let records = 0;
+    for (let moved = true; moved; ) {
+      moved = false;
+      for (const side of sides) {
+        if (await pair.deliverRecord(side)) {
+          moved = true;
+          records++;
+        }
+      }
+    }
+    expect(records).toBeGreaterThan(10);
+    await flushPromises();
+    expect(updates.map((u) => u.state())).toEqual(['resolved', 'resolved']);
+    for (const side of sides) {
+      expect(hex(pair.log[peerOf(side)].received)).toBe(hex(Buffer.concat(sent[side])));
+    }
+    await pair.expectInSync(3n);
+  });
+
   it('a whole flight of records, data, key_updates and an update, delivered as one chunk', async () => {
     const pair = await Pair.connected();
     const update = track(pair.initiator.update());

@@ -275,6 +275,15 @@ export class Pair {
     return taken;
   }
 
+  /** Delivers exactly one record from `from`'s stream (a chunk may hold several). */
+  async deliverRecord(from: Side): Promise<boolean> {
+    const head = this.inFlight[from][0];
+    if (head === undefined) return false;
+    const length = RecordLimits.headerLength + ((head[3]! << 8) | head[4]!);
+    await this.deliverBytes(from, length);
+    return true;
+  }
+
   /** Delivers what `from` has sent so far, chunk by chunk (nothing the peer answers). */
   async deliverAll(from: Side): Promise<void> {
     for (let count = this.inFlight[from].length; count > 0; count--) await this.deliver(from);
