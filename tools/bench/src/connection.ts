@@ -58,7 +58,7 @@ const { values: args } = parseArgs({
     'warmup-ms': { type: 'string', default: '500' },
     concurrency: { type: 'string', default: '16' },
     'bulk-mib': { type: 'string', default: '256' },
-    'update-blocks': { type: 'string', default: '6' },
+    'update-blocks': { type: 'string', default: '10' },
     'updates-per-block': { type: 'string', default: '5' },
     idle: { type: 'string', default: '2000' },
     only: { type: 'string', default: SECTIONS.join(',') },
@@ -365,12 +365,23 @@ async function bulk(stacks: readonly [Stack, Stack]): Promise<void> {
     console.log(`   ${stack.name}: getCipher() -> ${suite}, ${version}`);
     await sendBulk(clients[i]!, sinks[i]!, 32 * 2 ** 20, chunk);
   }
-  const [base, cand] = await alternate(stacks, async (stack) => {
+  const [baseRounds, candRounds] = await alternate(stacks, async (stack) => {
     const i = stacks.indexOf(stack);
+    const cpuStart = process.cpuUsage();
     const ns = await sendBulk(clients[i]!, sinks[i]!, BULK_BYTES, chunk);
-    return (BULK_BYTES * 1e3) / ns;
+    const cpu = process.cpuUsage(cpuStart);
+    // MB per second of wall time, and per second of process CPU time (less moved by the load).
+    return { wall: (BULK_BYTES * 1e3) / ns, cpu: BULK_BYTES / (cpu.user + cpu.system) };
   });
-  console.log(`   ${stacks[0].name} MB/s ${spread(base)}; ${stacks[1].name} MB/s ${spread(cand)}`);
+  const base = baseRounds.map((round) => round.wall);
+  const cand = candRounds.map((round) => round.wall);
+  const baseCpu = baseRounds.map((round) => round.cpu);
+  const candCpu = candRounds.map((round) => round.cpu);
+  console.log(
+    `   ${stacks[0].name} MB/s ${spread(base)}, per CPU-second ${spread(baseCpu)}; ` +
+      `${stacks[1].name} MB/s ${spread(cand)}, per CPU-second ${spread(candCpu)}; ` +
+      `CPU-time ratio ${(median(candCpu) / median(baseCpu)).toFixed(2)}`,
+  );
   figures.push({
     name: 'bulk MB/s, AES-128-GCM',
     baselineName: stacks[0].name,
@@ -434,17 +445,23 @@ async function updates(candidate: MlstlsStack | undefined): Promise<void> {
   const rawTimes: number[] = [];
   const socketTimes: number[] = [];
   const blockRatios: number[] = [];
+  // Process CPU time per update, block by block: less moved by the machine's load than wall time.
+  const rawCpu: number[] = [];
+  const socketCpu: number[] = [];
   for (let block = 0; block < UPDATE_BLOCKS; block++) {
     const rawBlock: number[] = [];
     const socketBlock: number[] = [];
-    const sides: [() => Promise<number>, number[]][] = [
-      [raw, rawBlock],
-      [socketUpdate, socketBlock],
+    const sides: [() => Promise<number>, number[], number[]][] = [
+      [raw, rawBlock, rawCpu],
+      [socketUpdate, socketBlock, socketCpu],
     ];
     if (block % 2 === 1) sides.reverse();
-    for (const [run, into] of sides) {
+    for (const [run, into, cpuInto] of sides) {
       gc?.();
+      const cpuStart = process.cpuUsage();
       for (let i = 0; i < UPDATES_PER_BLOCK; i++) into.push(await run());
+      const cpu = process.cpuUsage(cpuStart);
+      cpuInto.push((cpu.user + cpu.system) / 1e3 / UPDATES_PER_BLOCK);
     }
     rawTimes.push(...rawBlock);
     socketTimes.push(...socketBlock);
@@ -455,8 +472,10 @@ async function updates(candidate: MlstlsStack | undefined): Promise<void> {
     throw new Error(`${5 + count} updates moved the epoch by ${epochs}`);
   }
   console.log(
-    `   raw ts-mls on ${equivalent.name}: ms ${spread(rawTimes)}; socket.update() ms ` +
-      `${spread(socketTimes)}; epoch ${epochBefore} -> ${candidate.epoch(client)}`,
+    `   raw ts-mls on ${equivalent.name}: ms ${spread(rawTimes)}, CPU ms ${spread(rawCpu)}; ` +
+      `socket.update() ms ${spread(socketTimes)}, CPU ms ${spread(socketCpu)}; CPU-time ratio ` +
+      `${(median(socketCpu) / median(rawCpu)).toFixed(2)}; epoch ${epochBefore} -> ` +
+      `${candidate.epoch(client)}`,
   );
   figures.push({
     name: 'PCS update round trip, ms',
