@@ -95,6 +95,18 @@ describe('key_update', () => {
     await pair.expectInSync(1n);
   });
 
+  for (const side of sides) {
+    it(`is refused on the ${side} before the handshake, without failing the connection`, async () => {
+      const pair = await Pair.create();
+      await expect(pair.endpoint(side).keyUpdate()).rejects.toMatchObject({
+        code: 'ERR_MLSTLS_INVALID_STATE',
+      });
+      await pair.initiator.start();
+      await pair.settle();
+      await pair.expectInSync(1n);
+    });
+  }
+
   it('is refused after close()', async () => {
     const pair = await Pair.connected();
     await pair.responder.close();
