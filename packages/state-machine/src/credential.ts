@@ -1,6 +1,6 @@
 import { MlsTlsError } from '@mlstls/codec';
-import { getCiphersuiteFromName, getCiphersuiteImpl } from 'ts-mls';
-import type { EndpointCredential } from './mls.js';
+import { getCiphersuiteFromName } from 'ts-mls';
+import { type EndpointCredential, sharedCiphersuite } from './mls.js';
 import { type CiphersuiteChoice, type SuiteParameters, suiteParameters } from './suites.js';
 
 /** The signature algorithm of a suite: an endpoint's credential key must be of this kind. */
@@ -18,7 +18,7 @@ export async function generateCredential(
 ): Promise<EndpointCredential> {
   const suite = suiteParameters(options.ciphersuite ?? 1);
   const ciphersuite = getCiphersuiteFromName(suite.name);
-  const cs = await getCiphersuiteImpl(ciphersuite);
+  const cs = await sharedCiphersuite(suite.name);
   const { publicKey, signKey } = await cs.signature.keygen();
   return {
     credential: { credentialType: 'basic', identity: options.identity ?? publicKey.slice() },

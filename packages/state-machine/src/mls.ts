@@ -40,13 +40,18 @@ export async function loadCiphersuite(
   name: CiphersuiteName,
   random: (length: number) => Uint8Array,
 ): Promise<CiphersuiteImpl> {
+  return { ...(await sharedCiphersuite(name)), rng: { randomBytes: random } };
+}
+
+/** The one implementation of `name` per process, with the platform's randomness. */
+export function sharedCiphersuite(name: CiphersuiteName): Promise<CiphersuiteImpl> {
   let shared = implementations.get(name);
   if (shared === undefined) {
     const native = nodeCiphersuite(name);
     shared = native ? Promise.resolve(native) : getCiphersuiteImpl(getCiphersuiteFromName(name));
     implementations.set(name, shared);
   }
-  return { ...(await shared), rng: { randomBytes: random } };
+  return shared;
 }
 
 /**
