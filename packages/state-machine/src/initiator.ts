@@ -46,6 +46,7 @@ type InitiatorState =
 export class Initiator extends Endpoint {
   readonly #suite: SuiteParameters;
   #state: InitiatorState = { name: 'start' };
+  #started = false;
   #cs: Promise<CiphersuiteImpl> | undefined;
   #group: ClientState | undefined;
   #peer: PeerCredential | undefined;
@@ -65,10 +66,11 @@ export class Initiator extends Endpoint {
 
   /** Section 4, step 1: a new KeyPackage in a client_hello. */
   start(): Promise<void> {
+    if (this.#started) {
+      return Promise.reject(new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'start() called twice'));
+    }
+    this.#started = true;
     return this.run(async () => {
-      if (this.#state.name !== 'start') {
-        throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'start() called twice');
-      }
       const cs = await this.ciphersuite();
       const credential =
         this.options.credential ?? (await generateCredential({ ciphersuite: this.#suite.id }));

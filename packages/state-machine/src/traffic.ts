@@ -30,6 +30,7 @@ export class TrafficKeys {
   #receiveEpoch = 0n;
   #staged: StagedEpoch[] = [];
   #exporter: { epoch: bigint; secret: Uint8Array } | undefined;
+  #sendClosed = false;
 
   constructor(suite: SuiteParameters, role: Role, provider: CryptoProvider) {
     this.suite = suite;
@@ -70,9 +71,10 @@ export class TrafficKeys {
   stage(epoch: bigint, secrets: ApplicationSecrets): void {
     const own = this.#role === 'initiator' ? 'clientTrafficSecret' : 'serverTrafficSecret';
     const peer = this.#role === 'initiator' ? 'serverTrafficSecret' : 'clientTrafficSecret';
+    if (this.#sendClosed) secrets[own].fill(0);
     this.#staged.push({
       epoch,
-      send: secrets[own],
+      send: this.#sendClosed ? undefined : secrets[own],
       receive: secrets[peer],
       exporter: secrets.exporterMasterSecret,
     });
@@ -80,6 +82,12 @@ export class TrafficKeys {
 
   /** Switches sending to `epoch`; true once both directions have reached it. */
   switchSend(epoch: bigint): boolean {
+    if (this.#sendClosed) {
+      // After close_notify nothing is sent: the epoch is reached without a sending key.
+      this.#sendEpoch = epoch;
+      const staged = this.#staged.find((entry) => entry.epoch === epoch);
+      return staged === undefined ? false : this.#settle(staged);
+    }
     const staged = this.#find(epoch, 'send');
     this.#send?.destroy();
     this.#send = this.#protector(staged.send!);
@@ -148,6 +156,7 @@ export class TrafficKeys {
 
   /** Stops sending: the send key is erased (after close_notify). */
   closeSend(): void {
+    this.#sendClosed = true;
     this.#send?.destroy();
     this.#send = undefined;
     for (const staged of this.#staged) {

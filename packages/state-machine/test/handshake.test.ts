@@ -172,3 +172,16 @@ describe('handshake messages in records (section 1)', () => {
     await pair.expectInSync(1n);
   });
 });
+
+describe('start()', () => {
+  it('called twice is refused without failing the connection', async () => {
+    const pair = await Pair.create();
+    await pair.initiator.start();
+    await expect(pair.initiator.start()).rejects.toMatchObject({
+      code: 'ERR_MLSTLS_INVALID_STATE',
+    });
+    await pair.settle();
+    expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+    await pair.expectInSync(1n);
+  });
+});

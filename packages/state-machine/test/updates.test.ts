@@ -533,3 +533,24 @@ describe('update() racing the peer close_notify', () => {
     expect(pair.initiator.state).toBe('synced');
   });
 });
+
+describe('updates that reach an endpoint after its own close_notify', () => {
+  it('the responder applies the initiator update but derives no sending key and sends nothing', async () => {
+    const pair = await Pair.connected();
+    const update = track(pair.initiator.update());
+    await pair.step();
+    await pair.responder.close();
+    await pair.step();
+    const mark = pair.mark();
+    await pair.deliverAll('initiator');
+    expect(pair.labels('responder', mark)).not.toContain('send epoch_key_update(2)');
+    expect(pair.keys('responder').canSend).toBe(false);
+    expect(pair.keys('responder').receiveEpoch).toBe(2n);
+    expect(pair.responder.epoch).toBe(2n);
+    await pair.settle();
+    await flushPromises();
+    // The responder closed before confirming: the initiator's update cannot complete.
+    expect(update.state()).toBe('rejected');
+    expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+  });
+});
