@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MlsTlsError } from '../src/index.js';
 import {
@@ -8,6 +10,7 @@ import {
   errorsOf,
   nextError,
   nextSecureConnection,
+  portOf,
   readAll,
   startServer,
 } from './loopback.js';
@@ -94,5 +97,17 @@ describe('closure', () => {
     expect(error.code).toBe('ERR_MLSTLS_ABORTED');
     await closed(client);
     expect(secure).toBe(false);
+  });
+
+  it('a transport error destroys the socket with that error', async () => {
+    const server = await startServer();
+    const tcp = new Socket();
+    tcp.connect(portOf(server), '127.0.0.1');
+    const client = connectPinned(server, { socket: tcp });
+    await once(client, 'secureConnect');
+    const broken = new Error('the transport broke');
+    tcp.destroy(broken);
+    expect(await nextError(client)).toBe(broken);
+    await closed(client);
   });
 });

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateCredential, MlsTlsError } from '../src/index.js';
+import { connect, createServer, generateCredential, MlsTlsError } from '../src/index.js';
 import {
   closeAll,
   connectPinned,
@@ -112,5 +112,33 @@ describe('handshake and data', () => {
     expect(() => client.exportKeyingMaterial(32, 'x')).toThrow(MlsTlsError);
     await once(client, 'secureConnect');
     expect(client.getCipher()).toBeDefined();
+  });
+
+  it('delivers many small writes, batched by cork(), whole and in order', async () => {
+    const server = await startServer();
+    const accepted = nextSecureConnection(server);
+    const client = await connectTo(server);
+    const peer = await accepted;
+    const expected: string[] = [];
+    client.cork();
+    for (let index = 0; index < 1000; index++) {
+      expected.push(`${index},`);
+      client.write(`${index},`);
+    }
+    client.uncork();
+    client.end();
+    expect((await readAll(peer)).toString()).toBe(expected.join(''));
+  });
+
+  it('refuses bad options at once, without leaving a connection behind', async () => {
+    expect(() => connect({ host: '127.0.0.1' })).toThrow(
+      expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }),
+    );
+    expect(() => connect({ port: 1, ciphersuite: 99 })).toThrow(
+      expect.objectContaining({ code: 'ERR_MLSTLS_UNSUPPORTED' }),
+    );
+    expect(() => createServer({ ciphersuites: [1, 99] })).toThrow(
+      expect.objectContaining({ code: 'ERR_MLSTLS_UNSUPPORTED' }),
+    );
   });
 });
