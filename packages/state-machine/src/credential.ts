@@ -4,7 +4,7 @@ import { type EndpointCredential, sharedCiphersuite } from './mls.js';
 import { type CiphersuiteChoice, type SuiteParameters, suiteParameters } from './suites.js';
 
 /** The signature algorithm of a suite: an endpoint's credential key must be of this kind. */
-export function signatureAlgorithm(suite: SuiteParameters): string {
+function signatureAlgorithm(suite: SuiteParameters): string {
   return getCiphersuiteFromName(suite.name).signature;
 }
 
