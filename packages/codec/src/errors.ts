@@ -42,6 +42,8 @@ export const ErrorCode = {
   ERR_MLSTLS_TRUNCATED: AlertDescription.close_notify,
   /** The connection was aborted locally (an AbortSignal, `destroy()`). */
   ERR_MLSTLS_ABORTED: AlertDescription.user_canceled,
+  /** The handshake did not complete in the time a binding allows (node:tls's handshakeTimeout). */
+  ERR_MLSTLS_HANDSHAKE_TIMEOUT: AlertDescription.user_canceled,
 } as const;
 export type ErrorCode = keyof typeof ErrorCode;
 

@@ -158,6 +158,7 @@ describe('ErrorCode and MlsTlsError', () => {
       ERR_MLSTLS_ALERT_RECEIVED: 0,
       ERR_MLSTLS_TRUNCATED: 0,
       ERR_MLSTLS_ABORTED: 90,
+      ERR_MLSTLS_HANDSHAKE_TIMEOUT: 90,
     });
   });
 

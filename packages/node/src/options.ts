@@ -11,7 +11,7 @@ export interface SharedOptions {
   readonly provider?: EndpointOptions['provider'];
   /**
    * Milliseconds the handshake may take before the socket is destroyed with
-   * `ERR_MLSTLS_ABORTED` (default 120000, as node:tls servers); 0 waits forever.
+   * `ERR_MLSTLS_HANDSHAKE_TIMEOUT` (default 120000, as node:tls servers); 0 waits forever.
    */
   readonly handshakeTimeout?: number;
   /**

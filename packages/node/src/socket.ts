@@ -249,7 +249,7 @@ export class MlsTlsSocket extends Duplex {
     if (this.#secure) return;
     this.destroy(
       new MlsTlsError(
-        'ERR_MLSTLS_ABORTED',
+        'ERR_MLSTLS_HANDSHAKE_TIMEOUT',
         'the handshake did not complete within handshakeTimeout',
       ),
     );

@@ -118,7 +118,7 @@ describe('a peer that stops', () => {
     const started = Date.now();
     raw.write(Buffer.from([22, 3, 3, 0, 64, 1, 0]));
     const error = await reported;
-    expect(error.code).toBe('ERR_MLSTLS_ABORTED');
+    expect(error.code).toBe('ERR_MLSTLS_HANDSHAKE_TIMEOUT');
     expect(error.message).toMatch(/handshakeTimeout/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     expect(await readAll(raw)).toHaveLength(0);
@@ -129,7 +129,7 @@ describe('a peer that stops', () => {
     const failed = nextError(client);
     await once(raw, 'data');
     const error = (await failed) as MlsTlsError;
-    expect(error.code).toBe('ERR_MLSTLS_ABORTED');
+    expect(error.code).toBe('ERR_MLSTLS_HANDSHAKE_TIMEOUT');
     expect(error.message).toMatch(/handshakeTimeout/);
     // The client closed its transport.
     await once(raw, 'end');

@@ -376,6 +376,18 @@ export abstract class Endpoint {
   }
 
   async #receiveRecord(record: Uint8Array): Promise<void> {
+    if (this.keys?.canReceive && record[0] === ContentType.alert) {
+      // PROFILE.md section 1: the peer gave up before it had keys (or someone on the path
+      // forged it). Close without believing the alert, and send none back.
+      this.#fail(
+        new MlsTlsError(
+          'ERR_MLSTLS_UNEXPECTED_MESSAGE',
+          'a plaintext alert once keys exist: the connection closes without trusting it',
+        ),
+        false,
+      );
+      return;
+    }
     const { contentType, content } = this.keys?.canReceive
       ? this.keys.open(record)
       : openPlaintextRecord(record);

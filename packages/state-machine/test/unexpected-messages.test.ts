@@ -249,9 +249,17 @@ describe('malformed handshake content once keys exist', () => {
       const pair = await Pair.connected();
       const from = victim === 'initiator' ? 'responder' : 'initiator';
       pair.inject(from, sealPlaintextRecord(ContentType.alert, Uint8Array.of(2, 42)));
+      const mark = pair.mark();
       await pair.deliverAll(from);
-      expect(pair.endpoint(victim).failure?.alert).not.toBe(42);
-      await expectFatal(pair, victim, U);
+      const endpoint = pair.endpoint(victim);
+      expect(endpoint.failure?.code).toBe(U);
+      expect(endpoint.failure?.alert).not.toBe(42);
+      expect(endpoint.finished).toBe(true);
+      // Closed, not answered: the peer gave up before it had keys.
+      expect(pair.labels(victim, mark)).toEqual(['error ERR_MLSTLS_UNEXPECTED_MESSAGE']);
+      await expect(endpoint.write(Uint8Array.of(1))).rejects.toMatchObject({
+        code: 'ERR_MLSTLS_INVALID_STATE',
+      });
     });
   }
 });
