@@ -58,6 +58,7 @@ const { values: args } = parseArgs({
     'warmup-ms': { type: 'string', default: '500' },
     concurrency: { type: 'string', default: '16' },
     'bulk-mib': { type: 'string', default: '256' },
+    'bulk-write-kib': { type: 'string', default: '64' },
     'update-blocks': { type: 'string', default: '10' },
     'updates-per-block': { type: 'string', default: '5' },
     idle: { type: 'string', default: '2000' },
@@ -79,6 +80,7 @@ const ROUND_MS = positive('round-ms', args['round-ms']);
 const WARMUP_MS = positive('warmup-ms', args['warmup-ms']);
 const CONCURRENCY = Math.floor(positive('concurrency', args.concurrency));
 const BULK_BYTES = Math.floor(positive('bulk-mib', args['bulk-mib']) * 2 ** 20);
+const BULK_WRITE = Math.floor(positive('bulk-write-kib', args['bulk-write-kib']) * 1024);
 const UPDATE_BLOCKS = Math.floor(positive('update-blocks', args['update-blocks']));
 const UPDATES_PER_BLOCK = Math.floor(positive('updates-per-block', args['updates-per-block']));
 const IDLE = Math.floor(positive('idle', args.idle));
@@ -87,8 +89,10 @@ for (const name of ONLY) {
   if (!SECTIONS.includes(name as Section)) throw new Error(`--only: unknown section ${name}`);
 }
 
-/** Write size of the bulk transfer: four full TLS records per write. */
-const BULK_CHUNK = 64 * 1024;
+/** Untimed bytes at the start of each bulk connection: past TCP's ramp-up. */
+const BULK_PRELUDE = 8 * 2 ** 20;
+/** Unmeasured updates of each side before the update figure's blocks. */
+const UPDATE_WARMUP = 20;
 /** Handshakes in flight while the idle connections of the memory figure open. */
 const IDLE_CONCURRENCY = 32;
 
@@ -351,25 +355,33 @@ async function handshakeProfile(stacks: readonly [Stack, Stack] | undefined): Pr
 async function bulk(stacks: readonly [Stack, Stack]): Promise<void> {
   console.log('');
   console.log(
-    `2. Bulk: ${BULK_BYTES / 2 ** 20} MiB one way over one connection per stack, client to ` +
-      `server in writes of ${BULK_CHUNK / 1024} KiB with backpressure, both ends in this ` +
-      `process; from the first write to the last byte read; ${ROUNDS} alternating rounds after a ` +
-      'warm-up of 32 MiB. MB/s = 10^6 bytes per second.',
+    `2. Bulk: ${BULK_BYTES / 2 ** 20} MiB one way over one connection, client to server in ` +
+      `writes of ${BULK_WRITE / 1024} KiB with backpressure, both ends in this process; from the ` +
+      `first write to the last byte read; ${ROUNDS} alternating rounds per stack, each on a new ` +
+      `connection that first carries ${BULK_PRELUDE / 2 ** 20} MiB untimed, after a warm-up ` +
+      'connection of 32 MiB. MB/s = 10^6 bytes per second.',
   );
-  const chunk = new Uint8Array(randomBytes(BULK_CHUNK));
+  const chunk = new Uint8Array(randomBytes(BULK_WRITE));
   const sinks = stacks.map(() => new BulkSink());
   const servers = await Promise.all(stacks.map((stack, i) => stack.listen(sinks[i]!.onConnection)));
-  const clients = await Promise.all(stacks.map((stack, i) => connected(stack, servers[i]!.port)));
   for (const [i, stack] of stacks.entries()) {
-    const { suite, version } = stack.describe(clients[i]!);
+    const client = await connected(stack, servers[i]!.port);
+    const { suite, version } = stack.describe(client);
     console.log(`   ${stack.name}: getCipher() -> ${suite}, ${version}`);
-    await sendBulk(clients[i]!, sinks[i]!, 32 * 2 ** 20, chunk);
+    await sendBulk(client, sinks[i]!, 32 * 2 ** 20, chunk);
+    await closeAll([client]);
   }
+  // A new connection per round: one connection's own pace (its TCP buffers' growth, where its
+  // memory lies) differs from another's by up to a third, and would fall on one stack only.
   const [baseRounds, candRounds] = await alternate(stacks, async (stack) => {
     const i = stacks.indexOf(stack);
+    const client = await connected(stack, servers[i]!.port);
+    await sendBulk(client, sinks[i]!, BULK_PRELUDE, chunk);
+    gc?.();
     const cpuStart = process.cpuUsage();
-    const ns = await sendBulk(clients[i]!, sinks[i]!, BULK_BYTES, chunk);
+    const ns = await sendBulk(client, sinks[i]!, BULK_BYTES, chunk);
     const cpu = process.cpuUsage(cpuStart);
+    await closeAll([client]);
     // MB per second of wall time, and per second of process CPU time (less moved by the load).
     return { wall: (BULK_BYTES * 1e3) / ns, cpu: BULK_BYTES / (cpu.user + cpu.system) };
   });
@@ -390,7 +402,6 @@ async function bulk(stacks: readonly [Stack, Stack]): Promise<void> {
     pairRatios: cand.map((value, i) => value / base[i]!),
     target: { direction: '>=', value: 0.9 },
   });
-  await closeAll(clients);
   await Promise.all(servers.map((server) => server.close()));
 }
 
@@ -404,7 +415,7 @@ async function rawUpdates({ cs }: Implementation): Promise<() => Promise<number>
     group = await commitAndProcess(group, cs);
     return Number(nowNs() - start) / 1e6;
   };
-  for (let i = 0; i < 5; i++) await raw();
+  for (let i = 0; i < UPDATE_WARMUP; i++) await raw();
   return raw;
 }
 
@@ -418,7 +429,7 @@ async function updates(candidate: MlstlsStack | undefined): Promise<void> {
     '3. PCS update: `socket.update()` on a live connection (client commits, resolves on the ' +
       "server's confirmation) vs ts-mls createCommit + processMessage on an equivalent two-member " +
       `group in this process, on ${equivalent.name}; ${UPDATE_BLOCKS} alternating blocks of ` +
-      `${UPDATES_PER_BLOCK} per side after 5 unmeasured; ms per update.`,
+      `${UPDATES_PER_BLOCK} per side after ${UPDATE_WARMUP} unmeasured; ms per update.`,
   );
   for (const implementation of implementations) {
     if (implementation === equivalent && candidate !== undefined) continue;
@@ -441,7 +452,7 @@ async function updates(candidate: MlstlsStack | undefined): Promise<void> {
     return Number(nowNs() - start) / 1e6;
   };
   const epochBefore = candidate.epoch(client);
-  for (let i = 0; i < 5; i++) await socketUpdate();
+  for (let i = 0; i < UPDATE_WARMUP; i++) await socketUpdate();
   const rawTimes: number[] = [];
   const socketTimes: number[] = [];
   const blockRatios: number[] = [];
@@ -468,8 +479,8 @@ async function updates(candidate: MlstlsStack | undefined): Promise<void> {
     blockRatios.push(median(socketBlock) / median(rawBlock));
   }
   const epochs = candidate.epoch(client) - epochBefore;
-  if (epochs !== BigInt(5 + count)) {
-    throw new Error(`${5 + count} updates moved the epoch by ${epochs}`);
+  if (epochs !== BigInt(UPDATE_WARMUP + count)) {
+    throw new Error(`${UPDATE_WARMUP + count} updates moved the epoch by ${epochs}`);
   }
   console.log(
     `   raw ts-mls on ${equivalent.name}: ms ${spread(rawTimes)}, CPU ms ${spread(rawCpu)}; ` +
