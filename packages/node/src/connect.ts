@@ -40,6 +40,8 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
   const endpointOptions: Omit<InitiatorOptions, 'keyLog'> = {
     random,
     now: Date.now,
+    // Nothing stores group state yet (storage and resumption come with @mlstls/storage).
+    persist: false,
     ...(options.credential === undefined ? {} : { credential: options.credential }),
     ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
     ...(options.provider === undefined ? {} : { provider: options.provider }),

@@ -98,6 +98,8 @@ export class MlsTlsServer extends Server {
     const endpointOptions: Omit<ResponderOptions, 'keyLog'> = {
       random,
       now: Date.now,
+      // Nothing stores group state yet (storage and resumption come with @mlstls/storage).
+      persist: false,
       credential,
       ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
       ...(options.provider === undefined ? {} : { provider: options.provider }),

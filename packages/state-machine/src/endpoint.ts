@@ -57,6 +57,11 @@ export interface EndpointOptions {
   readonly keyLog?: () => boolean;
   /** The largest handshake message accepted (default 2^18 bytes). */
   readonly maxHandshakeMessageLength?: number;
+  /**
+   * Whether to hand out `persist` outputs (default true). Each encodes the whole group state,
+   * so a binding that stores nothing turns them off.
+   */
+  readonly persist?: boolean;
 }
 
 /** BoringSSL's flood limits (PROFILE.md section 1). */
@@ -258,8 +263,10 @@ export abstract class Endpoint {
     this.#outputs.push(output);
   }
 
-  protected persist(snapshot: SessionSnapshot): void {
-    this.emit({ type: 'persist', snapshot });
+  /** Hands out the state to store before the bytes that depend on it (section 5). */
+  protected persist(snapshot: () => SessionSnapshot): void {
+    if (this.options.persist === false) return;
+    this.emit({ type: 'persist', snapshot: snapshot() });
   }
 
   /** Sends a handshake message, in plaintext records before keys exist, else protected. */

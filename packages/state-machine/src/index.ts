@@ -2,6 +2,7 @@ export { generateCredential } from './credential.js';
 export type { EndpointOptions } from './endpoint.js';
 export { Initiator, type InitiatorOptions } from './initiator.js';
 export type { EndpointCredential } from './mls.js';
+export { type NodeCiphersuiteOptions, nodeCiphersuite } from './node-ciphersuite.js';
 export type {
   EpochCause,
   HandshakeInfo,

@@ -122,7 +122,7 @@ export class Initiator extends Endpoint {
             for (const secret of update.consumed) secret.fill(0);
           this.#unconfirmed = [];
           this.#state = { name: 'synced' };
-          this.persist(this.#snapshot());
+          this.persist(() => this.#snapshot());
           this.switchReceive(this.#group!.groupContext.epoch, 'local');
           this.updateConfirmed();
           return;
@@ -156,7 +156,7 @@ export class Initiator extends Endpoint {
     this.#unconfirmed.push(update);
     await this.enterEpoch(update.group, this.keys!);
     this.#state = { name: 'awaitConfirm' };
-    this.persist(this.#snapshot());
+    this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.connection_update, update: update.commit });
     this.switchSend(update.group.groupContext.epoch, 'local');
   }
@@ -172,7 +172,7 @@ export class Initiator extends Endpoint {
     this.#group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
-    this.persist(this.#snapshot());
+    this.persist(() => this.#snapshot());
     const keys = new TrafficKeys(this.#suite, 'initiator', this.provider);
     this.keys = keys;
     await this.enterEpoch(group, keys);
@@ -216,7 +216,7 @@ export class Initiator extends Endpoint {
     this.#group = group;
     await this.enterEpoch(group, this.keys!);
     this.#state = { name: 'awaitPeerEpochKeyUpdate' };
-    this.persist(this.#snapshot());
+    this.persist(() => this.#snapshot());
     const epoch = group.groupContext.epoch;
     this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
     this.switchSend(epoch, 'peer');

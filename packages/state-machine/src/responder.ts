@@ -116,7 +116,7 @@ export class Responder extends Endpoint {
   protected override async startUpdate(): Promise<void> {
     const pending = await createSelfUpdate(this.#group!, await this.ciphersuite());
     this.#state = { name: 'awaitConfirm', pending };
-    this.persist(this.#snapshot());
+    this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.connection_update, update: pending.commit });
   }
 
@@ -158,7 +158,7 @@ export class Responder extends Endpoint {
     this.#group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
-    this.persist(this.#snapshot());
+    this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.server_hello, welcome }, true);
     const keys = new TrafficKeys(suite, 'responder', this.provider);
     this.keys = keys;
@@ -184,7 +184,7 @@ export class Responder extends Endpoint {
     const group = this.#group!;
     const epoch = group.groupContext.epoch;
     await this.enterEpoch(group, this.keys!);
-    this.persist(this.#snapshot());
+    this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
     this.switchSend(epoch, cause);
     this.switchReceive(epoch, cause);

@@ -185,3 +185,17 @@ describe('start()', () => {
     await pair.expectInSync(1n);
   });
 });
+
+describe('persist: false', () => {
+  it('hands out no persist output and the connection works as before', async () => {
+    const pair = await Pair.connected({
+      initiator: { persist: false },
+      responder: { persist: false },
+    });
+    const update = pair.responder.update();
+    await pair.settle();
+    await update;
+    expect(pair.trace.filter((entry) => entry.output.type === 'persist')).toEqual([]);
+    await pair.expectInSync(2n);
+  });
+});

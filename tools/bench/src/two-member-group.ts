@@ -6,6 +6,7 @@
  * `CLIENT_CONFIG`), so that the connection's costs can be set against ts-mls's own.
  */
 import { randomBytes } from 'node:crypto';
+import { nodeCiphersuite } from '@mlstls/state-machine';
 import {
   acceptAll,
   type Capabilities,
@@ -57,25 +58,16 @@ export interface Implementation {
 }
 
 /**
- * Suite 1 as ts-mls implements it (WebCrypto), and as mlstls runs it when its state machine has
- * the node:crypto implementation (`node-ciphersuite.js` beside the package's entry point, not
- * part of its public API: looked up at run time, skipped when absent). A raw figure is only
- * equivalent to a connection's when both run on the same implementation.
+ * Suite 1 as ts-mls implements it (WebCrypto), and as mlstls runs it on Node (the state
+ * machine's node:crypto implementation). A raw figure is only equivalent to a connection's
+ * when both run on the same implementation.
  */
 export async function suite1Implementations(): Promise<Implementation[]> {
   const implementations: Implementation[] = [
     { name: 'ts-mls default', cs: await getCiphersuiteImpl(getCiphersuiteFromName(SUITE_1)) },
   ];
-  const url = new URL('./node-ciphersuite.js', import.meta.resolve('@mlstls/state-machine'));
-  try {
-    const module = (await import(url.href)) as {
-      nodeCiphersuite?: (name: typeof SUITE_1) => CiphersuiteImpl | undefined;
-    };
-    const cs = module.nodeCiphersuite?.(SUITE_1);
-    if (cs !== undefined) implementations.push({ name: 'mlstls node:crypto', cs });
-  } catch {
-    // An older state machine: mlstls runs on ts-mls's default implementation.
-  }
+  const cs = nodeCiphersuite(SUITE_1);
+  if (cs !== undefined) implementations.push({ name: 'mlstls node:crypto', cs });
   return implementations;
 }
 
