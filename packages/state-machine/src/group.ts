@@ -156,7 +156,7 @@ export async function createConnectionGroup(
       throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'an Add commit without a Welcome');
     }
     return {
-      group: newState,
+      group: withoutPastEpochs(newState),
       welcome: encodeMlsMessage({ version: 'mls10', wireformat: 'mls_welcome', welcome }),
     };
   } catch (error) {
@@ -220,7 +220,7 @@ export async function joinConnectionGroup(
       );
     }
   }
-  return group;
+  return withoutPastEpochs(group);
 }
 
 /** The peer's credential as its leaf names it. */
@@ -245,7 +245,7 @@ export async function createSelfUpdate(
 ): Promise<SelfUpdate> {
   try {
     const { newState, commit, consumed } = await createCommit({ state: group, cipherSuite: cs });
-    return { group: newState, commit: encodeMlsMessage(commit), consumed };
+    return { group: withoutPastEpochs(newState), commit: encodeMlsMessage(commit), consumed };
   } catch (error) {
     throw fromMls(error, 'own commit');
   }
@@ -317,7 +317,18 @@ export async function processSelfUpdate(
     );
   }
   for (const secret of result.consumed) secret.fill(0);
-  return next;
+  return withoutPastEpochs(next);
+}
+
+/**
+ * The state without ts-mls's receiver data of past epochs. ts-mls keeps at least one past
+ * epoch (`retainKeysForEpochs: 0` would keep them all), to read late messages; here every
+ * MLS message is a commit of the current epoch, so a past epoch's secrets would only wait to
+ * be stolen (PROFILE.md section 3: old keys go when replaced).
+ */
+function withoutPastEpochs(group: ClientState): ClientState {
+  if (group.historicalReceiverData.size === 0) return group;
+  return { ...group, historicalReceiverData: new Map() };
 }
 
 /** The group state as bytes, for a snapshot (ts-mls's own encoding). */

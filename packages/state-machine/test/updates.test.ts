@@ -2,6 +2,7 @@
 // coalescing and updates under application data.
 import { HandshakeType } from '@mlstls/codec';
 import { describe, expect, it } from 'vitest';
+import { persistedGroup } from './mls.js';
 import {
   flushPromises,
   hex,
@@ -552,5 +553,22 @@ describe('updates that reach an endpoint after its own close_notify', () => {
     // The responder closed before confirming: the initiator's update cannot complete.
     expect(update.state()).toBe('rejected');
     expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+  });
+});
+
+describe('secrets of past epochs', () => {
+  it('no state an endpoint keeps holds MLS receiver data of a past epoch', async () => {
+    const pair = await Pair.connected();
+    for (const side of sides) {
+      const update = pair.endpoint(side).update();
+      await pair.settle();
+      await update;
+    }
+    for (const side of sides) {
+      for (let index = 0; index < pair.log[side].persisted.length; index++) {
+        expect(persistedGroup(pair, side, index).historicalReceiverData.size).toBe(0);
+      }
+    }
+    await pair.expectInSync(3n);
   });
 });
