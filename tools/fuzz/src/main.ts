@@ -1,7 +1,7 @@
 /**
- * Fuzz targets, one per parser, each run for a time budget: random bytes and mutations of valid
- * messages go in; a result or an MlsTlsError whose alert is its code's may come out, nothing
- * else. The unit tests run the same kind of property briefly; this runs it for as long as asked.
+ * Fuzz targets, one per parser and one for the responder's handshake, each run for a time
+ * budget: random bytes and mutations of valid messages go in; a result or an MlsTlsError whose
+ * alert is its code's may come out, nothing else. The unit tests run the same kind of property briefly; this runs it for as long as asked.
  *
  *   pnpm fuzz                     (every target, 20 s each)
  *   pnpm fuzz -- --seconds 300 --target record
@@ -23,6 +23,7 @@ import {
   RecordFramer,
   RecordProtector,
 } from '@mlstls/record';
+import { generateCredential, Initiator, Responder } from '@mlstls/state-machine';
 import fc from 'fast-check';
 
 const { values: args } = parseArgs({
@@ -88,10 +89,48 @@ const validRecords = fc
     );
   });
 
-const inputs = (valid: fc.Arbitrary<Uint8Array>) =>
-  fc.oneof(fc.uint8Array({ maxLength: 600 }), mutated(valid));
+const inputs = (valid: fc.Arbitrary<Uint8Array>, maxLength = 600) =>
+  fc.oneof(fc.uint8Array({ maxLength }), mutated(valid));
 
-const targets: Record<string, fc.IPropertyWithHooks<[Uint8Array]> | fc.IProperty<[Uint8Array]>> = {
+// A real client_hello record (a KeyPackage of suite 1), whose mutations reach the MLS decoders
+// and the responder's checks.
+const random = (length: number) => crypto.getRandomValues(new Uint8Array(length));
+const now = Date.now;
+const responderCredential = await generateCredential();
+const clientHello = await (async () => {
+  const initiator = new Initiator({ random, now, rejectUnauthorized: false });
+  await initiator.start();
+  const output = initiator.poll();
+  if (output?.type !== 'send') throw new Error('the initiator sent no client_hello');
+  return output.data;
+})();
+
+/**
+ * Feeds `bytes` to a fresh responder, cut in pieces: it must take them without throwing and
+ * report at most one error, a well-formed MlsTlsError.
+ */
+const responderOutcomes = new Map<string, number>();
+
+async function responderSurvives(bytes: Uint8Array): Promise<void> {
+  const responder = new Responder({ random, now, credential: responderCredential });
+  for (let at = 0; at < bytes.length; at += 211)
+    await responder.receive(bytes.subarray(at, at + 211));
+  await responder.receiveEnd();
+  const errors: MlsTlsError[] = [];
+  for (let output = responder.poll(); output; output = responder.poll()) {
+    if (output.type === 'error') errors.push(output.error);
+  }
+  // Every input ends in an error: at the latest, the transport ends without close_notify.
+  const [error] = errors;
+  if (errors.length !== 1 || error === undefined) throw new Error(`${errors.length} errors`);
+  if (!(error instanceof MlsTlsError) || error.alert !== ErrorCode[error.code]) throw error;
+  responderOutcomes.set(error.code, (responderOutcomes.get(error.code) ?? 0) + 1);
+}
+
+const targets: Record<
+  string,
+  fc.IPropertyWithHooks<[Uint8Array]> | fc.IProperty<[Uint8Array]> | fc.IAsyncProperty<[Uint8Array]>
+> = {
   handshake: fc.property(inputs(validHandshake), (bytes) => survives(() => decodeHandshake(bytes))),
   alert: fc.property(inputs(fc.constant(Uint8Array.of(2, 40))), (bytes) =>
     survives(() => decodeAlert(bytes)),
@@ -120,6 +159,7 @@ const targets: Record<string, fc.IPropertyWithHooks<[Uint8Array]> | fc.IProperty
       for (let record = framer.next(); record; record = framer.next()) opener.open(record);
     }),
   ),
+  responder: fc.asyncProperty(inputs(fc.constant(clientHello), 1200), responderSurvives),
 };
 
 const seconds = Number(args.seconds);
@@ -130,7 +170,7 @@ for (const name of chosen) {
   if (!property)
     throw new Error(`unknown target ${name}; targets: ${Object.keys(targets).join(', ')}`);
   const started = performance.now();
-  const details = fc.check(property, {
+  const details = await fc.check(property, {
     numRuns: Number.MAX_SAFE_INTEGER,
     interruptAfterTimeLimit: seconds * 1000,
     markInterruptAsFailure: false,
@@ -143,6 +183,12 @@ for (const name of chosen) {
     console.log(fc.defaultReportMessage(details));
   } else {
     console.log(`${name}: ${details.numRuns} inputs in ${elapsed} s, only MlsTlsError came out`);
+  }
+  if (name === 'responder') {
+    // How deep the inputs went: a handshake that completes ends in ERR_MLSTLS_TRUNCATED.
+    console.log(
+      `  ${[...responderOutcomes].map(([code, count]) => `${code} ${count}`).join(', ')}`,
+    );
   }
 }
 process.exitCode = failed ? 1 : 0;
