@@ -105,6 +105,7 @@ export class Initiator extends Endpoint {
       case 'synced':
         // I, 1, connection_update(commit n->n+1): process; persist; send EKU(n+1); switch sending.
         if (message.msgType === HandshakeType.connection_update) {
+          // After its own close_notify it can send no epoch_key_update: dropped (D23).
           if (this.writeClosed) return;
           const group = await processSelfUpdate(
             this.#group!,
