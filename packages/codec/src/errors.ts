@@ -44,6 +44,18 @@ export const ErrorCode = {
   ERR_MLSTLS_ABORTED: AlertDescription.user_canceled,
   /** The handshake did not complete in the time a binding allows (node:tls's handshakeTimeout). */
   ERR_MLSTLS_HANDSHAKE_TIMEOUT: AlertDescription.user_canceled,
+  /**
+   * A resumption was refused (PROFILE.md section 6): no stored group, a commit that does not
+   * apply, a replay, or a concurrent resumption that won. Nothing stored changed.
+   */
+  ERR_MLSTLS_UNKNOWN_PSK_IDENTITY: AlertDescription.unknown_psk_identity,
+  /**
+   * The stored session moved on without this connection (another connection resumed it), so
+   * this one may not write it again: the connection closes itself.
+   */
+  ERR_MLSTLS_SESSION_SUPERSEDED: AlertDescription.unknown_psk_identity,
+  /** A session store failed (a lost Redis connection, a full disk, a record it cannot read). */
+  ERR_MLSTLS_STORAGE: AlertDescription.internal_error,
 } as const;
 export type ErrorCode = keyof typeof ErrorCode;
 

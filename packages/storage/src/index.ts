@@ -1,0 +1,11 @@
+export { decodeSessionRecord, encodeSessionRecord } from './encoding.js';
+export { MemoryStore } from './memory.js';
+export {
+  isAtVersion,
+  SESSION_FORMAT,
+  type SessionRecord,
+  type SessionStore,
+  type SessionVersion,
+  type StoreOptions,
+  versionOf,
+} from './store.js';
