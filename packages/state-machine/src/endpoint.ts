@@ -26,6 +26,7 @@ import {
   RecordFramer,
   sealPlaintextRecord,
 } from '@mlstls/record';
+import type { SessionStore } from '@mlstls/storage';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { type EndpointCredential, exportFromGroup } from './mls.js';
 import type {
@@ -35,6 +36,7 @@ import type {
   PeerCredential,
   SessionSnapshot,
 } from './output.js';
+import { sessionRecord } from './session.js';
 import type { SuiteParameters } from './suites.js';
 import type { Role, TrafficKeys } from './traffic.js';
 
@@ -58,10 +60,16 @@ export interface EndpointOptions {
   /** The largest handshake message accepted (default 2^18 bytes). */
   readonly maxHandshakeMessageLength?: number;
   /**
-   * Whether to hand out `persist` outputs (default true). Each encodes the whole group state,
-   * so a binding that stores nothing turns them off.
+   * Whether to hand out `persist` outputs (default true), or a question asked at each persist
+   * point. Each encodes the whole group state, so a binding that stores nothing turns them off.
    */
-  readonly persist?: boolean;
+  readonly persist?: boolean | (() => boolean);
+  /**
+   * Where the connection's state is kept (PROFILE.md sections 5 and 6). Every change is
+   * written there by compare-and-set before the bytes that depend on it are handed out.
+   * Without a store nothing is written, and a responder refuses every resumption.
+   */
+  readonly store?: SessionStore;
 }
 
 /** BoringSSL's flood limits (PROFILE.md section 1). */
@@ -263,10 +271,31 @@ export abstract class Endpoint {
     this.#outputs.push(output);
   }
 
-  /** Hands out the state to store before the bytes that depend on it (section 5). */
-  protected persist(snapshot: () => SessionSnapshot): void {
-    if (this.options.persist === false) return;
-    this.emit({ type: 'persist', snapshot: snapshot() });
+  /**
+   * Persist before send (section 5): writes the state to the store, if there is one, and hands
+   * it out as a `persist` output, if wanted, before any output that depends on it.
+   */
+  protected async persist(make: () => Omit<SessionSnapshot, 'record'>): Promise<void> {
+    const { store, persist } = this.options;
+    const wanted = typeof persist === 'function' ? persist() : persist !== false;
+    if (store === undefined && !wanted) return;
+    const partial = make();
+    const snapshot: SessionSnapshot = { ...partial, record: sessionRecord(partial) };
+    if (store !== undefined) await this.save(store, snapshot);
+    if (wanted) this.emit({ type: 'persist', snapshot });
+  }
+
+  /** Writes a snapshot to the store by compare-and-set, as the role's rules say. */
+  protected abstract save(store: SessionStore, snapshot: SessionSnapshot): Promise<void>;
+
+  /**
+   * The error a fatal alert from the peer ends the connection with. A role may name it
+   * better, and clean up first (the initiator forgets a session the responder refused).
+   */
+  protected async peerAlert(description: AlertDescription): Promise<MlsTlsError> {
+    return new MlsTlsError('ERR_MLSTLS_ALERT_RECEIVED', `the peer sent ${alertName(description)}`, {
+      alert: description,
+    });
   }
 
   /** Sends a handshake message, in plaintext records before keys exist, else protected. */
@@ -317,7 +346,11 @@ export abstract class Endpoint {
   protected completeHandshake(info: HandshakeInfo): void {
     this.info = info;
     this.emit({ type: 'handshakeComplete', info });
-    this.emit({ type: 'epochChanged', epoch: info.epoch, cause: 'handshake' });
+    this.emit({
+      type: 'epochChanged',
+      epoch: info.epoch,
+      cause: info.resumed ? 'resumption' : 'handshake',
+    });
     const writes = this.#pendingWrites;
     this.#pendingWrites = [];
     for (const data of writes) this.#sendApplicationData(data);
@@ -383,7 +416,12 @@ export abstract class Endpoint {
   }
 
   async #receiveRecord(record: Uint8Array): Promise<void> {
-    if (this.keys?.canReceive && record[0] === ContentType.alert) {
+    // Keys exist before the handshake completes only while a resumption waits for its answer:
+    // a refusal then comes as a plaintext alert (section 6).
+    const underKeys =
+      this.keys?.canReceive === true &&
+      !(this.info === undefined && record[0] === ContentType.alert);
+    if (underKeys && record[0] === ContentType.alert) {
       // PROFILE.md section 1: the peer gave up before it had keys (or someone on the path
       // forged it). Close without believing the alert, and send none back.
       this.#fail(
@@ -395,8 +433,8 @@ export abstract class Endpoint {
       );
       return;
     }
-    const { contentType, content } = this.keys?.canReceive
-      ? this.keys.open(record)
+    const { contentType, content } = underKeys
+      ? this.keys!.open(record)
       : openPlaintextRecord(record);
     if (content.length === 0) {
       if (++this.#emptyRecords > MAX_EMPTY_RECORDS) {
@@ -414,7 +452,7 @@ export abstract class Endpoint {
     }
     this.#reassembler.checkBoundary();
     if (contentType === ContentType.alert) {
-      this.#receiveAlert(decodeAlert(content));
+      await this.#receiveAlert(decodeAlert(content));
       return;
     }
     // Application data: only under keys (plaintext application data never opens).
@@ -455,7 +493,7 @@ export abstract class Endpoint {
     await this.#startUpdateIfDue();
   }
 
-  #receiveAlert(alert: Alert): void {
+  async #receiveAlert(alert: Alert): Promise<void> {
     if (alert.description === AlertDescription.close_notify) {
       this.#peerClosed = true;
       this.emit({ type: 'peerClosed' });
@@ -469,16 +507,7 @@ export abstract class Endpoint {
       return;
     }
     // RFC 8446 6.2: every other alert is an error alert, whatever its level says.
-    this.#fail(
-      new MlsTlsError(
-        'ERR_MLSTLS_ALERT_RECEIVED',
-        `the peer sent ${alertName(alert.description)}`,
-        {
-          alert: alert.description as AlertDescription,
-        },
-      ),
-      false,
-    );
+    this.#fail(await this.peerAlert(alert.description as AlertDescription), false);
   }
 
   #sendApplicationData(data: Uint8Array): void {

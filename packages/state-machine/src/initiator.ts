@@ -1,4 +1,11 @@
-import { type HandshakeMessage, HandshakeType, MlsTlsError } from '@mlstls/codec';
+import { AlertDescription, type HandshakeMessage, HandshakeType, MlsTlsError } from '@mlstls/codec';
+import {
+  SESSION_FORMAT,
+  type SessionRecord,
+  type SessionStore,
+  type SessionVersion,
+  versionOf,
+} from '@mlstls/storage';
 import type { CiphersuiteImpl, ClientState, KeyPackage, PrivateKeyPackage } from 'ts-mls';
 import { checkCredentialSuite, generateCredential } from './credential.js';
 import { Endpoint, type EndpointOptions } from './endpoint.js';
@@ -9,10 +16,10 @@ import {
   joinConnectionGroup,
   peerCredential,
   processSelfUpdate,
-  type SelfUpdate,
 } from './group.js';
 import { encodeKeyPackageMessage, equalBytes, loadCiphersuite } from './mls.js';
-import type { PeerCredential } from './output.js';
+import type { PeerCredential, SessionSnapshot } from './output.js';
+import { callStore, decodeCommitList, decodeGroup, MAX_UNCONFIRMED_COMMITS } from './session.js';
 import { type CiphersuiteChoice, type SuiteParameters, suiteParameters } from './suites.js';
 import { TrafficKeys } from './traffic.js';
 
@@ -26,6 +33,34 @@ export interface InitiatorOptions extends EndpointOptions {
    * closed). With false the connection goes on with `authorized: false`, as node:tls does.
    */
   readonly rejectUnauthorized?: boolean;
+  /**
+   * The name the session is kept under in `store`: the responder's identity (required with
+   * `store`). A stored session under it is resumed; each later state replaces it.
+   */
+  readonly sessionId?: Uint8Array;
+  /**
+   * A session to resume that the application kept itself (a `persist` output's record), read
+   * instead of the store.
+   */
+  readonly session?: SessionRecord;
+  /**
+   * Whether to resume a stored session (default true). With false the connection makes a full
+   * handshake and its session replaces the stored one: for a second connection while the
+   * first still holds the session, which a resumption would take from it.
+   */
+  readonly resume?: boolean;
+}
+
+/** A commit the responder has not confirmed, with the secrets to erase once it has. */
+interface Unconfirmed {
+  readonly commit: Uint8Array;
+  readonly consumed: readonly Uint8Array[];
+}
+
+/** A stored session that this initiator can resume. */
+interface Resumable {
+  readonly group: ClientState;
+  readonly unconfirmed: readonly Uint8Array[];
 }
 
 /** The initiator's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
@@ -37,8 +72,14 @@ type InitiatorState =
     }
   /** 1: SYNCED. */
   | { readonly name: 'synced' }
-  /** 2: AWAIT_CONFIRM, its own update sent. */
-  | { readonly name: 'awaitConfirm' }
+  /**
+   * 2: AWAIT_CONFIRM, its own update sent; or its resumption flight (section 6), which the
+   * responder's epoch_key_update completes as a handshake.
+   */
+  | {
+      readonly name: 'awaitConfirm';
+      readonly resumption?: { readonly authorizationError: MlsTlsError | undefined };
+    }
   /** 3: AWAIT_PEER_EKU, the responder's update applied. */
   | { readonly name: 'awaitPeerEpochKeyUpdate' };
 
@@ -51,10 +92,20 @@ export class Initiator extends Endpoint {
   #group: ClientState | undefined;
   #peer: PeerCredential | undefined;
   /** Own commits the responder has not confirmed, oldest first (section 6). */
-  #unconfirmed: SelfUpdate[] = [];
+  #unconfirmed: Unconfirmed[] = [];
+  /** The stored version the next write expects; `undefined` until the store was read. */
+  #expected: SessionVersion | null | undefined;
+  /** False once another connection took over the stored session: this one writes no more. */
+  #storing = true;
+  /** The write before a resumption flight must win, or the flight is not sent. */
+  #mustWin = false;
+  #refused = false;
 
   constructor(options: InitiatorOptions) {
     super('initiator', options);
+    if (options.store !== undefined && options.sessionId === undefined) {
+      throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'a store needs a sessionId');
+    }
     this.#suite = suiteParameters(options.ciphersuite ?? 1);
     if (options.credential) checkCredentialSuite(options.credential, this.#suite);
   }
@@ -64,7 +115,12 @@ export class Initiator extends Endpoint {
     return this.#state.name;
   }
 
-  /** Section 4, step 1: a new KeyPackage in a client_hello. */
+  /** Whether the responder refused the resumption (`unknown_psk_identity`): a full handshake on a new connection is the way on. */
+  get resumptionRefused(): boolean {
+    return this.#refused;
+  }
+
+  /** Section 4, step 1: a new KeyPackage in a client_hello; or section 6's resumption flight. */
   start(): Promise<void> {
     if (this.#started) {
       return Promise.reject(new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'start() called twice'));
@@ -72,6 +128,8 @@ export class Initiator extends Endpoint {
     this.#started = true;
     return this.run(async () => {
       const cs = await this.ciphersuite();
+      const stored = await this.#loadSession();
+      if (stored !== undefined) return this.#resume(stored, cs);
       const credential =
         this.options.credential ?? (await generateCredential({ ciphersuite: this.#suite.id }));
       const own = await createKeyPackage(credential, this.#suite, this.options.now(), cs);
@@ -116,14 +174,16 @@ export class Initiator extends Endpoint {
         }
         break;
       case 'awaitConfirm':
-        // I, 2, epoch_key_update(n+1): switch receiving; drop pending; persist.
+        // I, 2, epoch_key_update(n+1): switch receiving; drop pending; persist. After a
+        // resumption flight, receiving is already at n+1: the reply is its first record.
         if (message.msgType === HandshakeType.epoch_key_update) {
           this.#checkEpoch(message.epoch);
           for (const update of this.#unconfirmed)
             for (const secret of update.consumed) secret.fill(0);
           this.#unconfirmed = [];
           this.#state = { name: 'synced' };
-          this.persist(() => this.#snapshot());
+          await this.persist(() => this.#snapshot());
+          if (state.resumption !== undefined) return this.#resumed(state.resumption);
           this.switchReceive(this.#group!.groupContext.epoch, 'local');
           this.updateConfirmed();
           return;
@@ -157,7 +217,7 @@ export class Initiator extends Endpoint {
     this.#unconfirmed.push(update);
     await this.enterEpoch(update.group, this.keys!);
     this.#state = { name: 'awaitConfirm' };
-    this.persist(() => this.#snapshot());
+    await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.connection_update, update: update.commit });
     this.switchSend(update.group.groupContext.epoch, 'local');
   }
@@ -173,7 +233,7 @@ export class Initiator extends Endpoint {
     this.#group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
-    this.persist(() => this.#snapshot());
+    await this.persist(() => this.#snapshot());
     const keys = new TrafficKeys(this.#suite, 'initiator', this.provider);
     this.keys = keys;
     await this.enterEpoch(group, keys);
@@ -186,7 +246,134 @@ export class Initiator extends Endpoint {
       peer,
       authorized: authorizationError === undefined,
       ...(authorizationError === undefined ? {} : { authorizationError }),
+      resumed: false,
     });
+  }
+
+  /**
+   * The stored session to resume, if there is a usable one. One this version cannot read, of
+   * another ciphersuite, or holding 8 unconfirmed commits (section 6) is forgotten: the
+   * connection makes a full handshake.
+   */
+  async #loadSession(): Promise<Resumable | undefined> {
+    const { store, sessionId, session, resume } = this.options as InitiatorOptions;
+    if (resume === false) return undefined;
+    let record = session;
+    if (record === undefined && store !== undefined) {
+      record = await callStore('read', () => store.get(sessionId!));
+      this.#expected = record === undefined ? null : versionOf(record);
+    }
+    if (record === undefined) return undefined;
+    const group = record.format === SESSION_FORMAT ? decodeGroup(record.state) : undefined;
+    const unconfirmed =
+      group === undefined
+        ? undefined
+        : decodeCommitList(record.pending, group.groupContext.groupId);
+    if (
+      group !== undefined &&
+      unconfirmed !== undefined &&
+      group.groupContext.cipherSuite === this.#suite.name &&
+      unconfirmed.length < MAX_UNCONFIRMED_COMMITS
+    ) {
+      return { group, unconfirmed };
+    }
+    if (session === undefined && store !== undefined) {
+      await callStore('delete', () => store.delete(sessionId!));
+      this.#expected = null;
+    }
+    return undefined;
+  }
+
+  /**
+   * Section 6: a new self-update C' on the stored state, stored with the flight before it is
+   * sent: every unconfirmed commit as connection_update, then resumption(C'), in plaintext.
+   * Both directions then use C's epoch, whose keys have never protected a record.
+   */
+  async #resume(stored: Resumable, cs: CiphersuiteImpl): Promise<void> {
+    const peer = peerCredential(stored.group);
+    const authorizationError = await this.#authorize(peer);
+    const update = await createSelfUpdate(stored.group, cs);
+    this.#group = update.group;
+    this.#peer = peer;
+    this.#unconfirmed = [...stored.unconfirmed.map((commit) => ({ commit, consumed: [] })), update];
+    this.#state = { name: 'awaitConfirm', resumption: { authorizationError } };
+    this.#mustWin = true;
+    await this.persist(() => this.#snapshot());
+    this.#mustWin = false;
+    for (const commit of stored.unconfirmed) {
+      this.sendHandshake({ msgType: HandshakeType.connection_update, update: commit }, true);
+    }
+    this.sendHandshake({ msgType: HandshakeType.resumption, commit: update.commit }, true);
+    const keys = new TrafficKeys(this.#suite, 'initiator', this.provider);
+    this.keys = keys;
+    await this.enterEpoch(update.group, keys);
+    const epoch = update.group.groupContext.epoch;
+    keys.switchSend(epoch);
+    keys.switchReceive(epoch);
+  }
+
+  /** The responder's epoch_key_update answered the flight: the connection is resumed. */
+  #resumed(resumption: { authorizationError: MlsTlsError | undefined }): void {
+    const group = this.#group!;
+    const { authorizationError } = resumption;
+    this.completeHandshake({
+      ciphersuite: this.#suite.name,
+      epoch: group.groupContext.epoch,
+      groupId: group.groupContext.groupId,
+      peer: this.#peer!,
+      authorized: authorizationError === undefined,
+      ...(authorizationError === undefined ? {} : { authorizationError }),
+      resumed: true,
+    });
+  }
+
+  /**
+   * An initiator's write: the first one replaces whatever the store holds under the session
+   * id (the last connection made owns the name, as a node:tls session cache keeps the last
+   * session); later ones compare-and-set against its own last write. A lost race means another
+   * connection to the same responder now owns the name: this one stops writing and goes on,
+   * except before a resumption flight, which another connection then resumed first.
+   */
+  protected override async save(store: SessionStore, snapshot: SessionSnapshot): Promise<void> {
+    if (!this.#storing) return;
+    const id = (this.options as InitiatorOptions).sessionId!;
+    if (this.#expected === undefined) {
+      const current = await callStore('read', () => store.get(id));
+      this.#expected = current === undefined ? null : versionOf(current);
+    }
+    const expected = this.#expected;
+    if (await callStore('write', () => store.compareAndSet(id, expected, snapshot.record))) {
+      this.#expected = versionOf(snapshot.record);
+      return;
+    }
+    if (this.#mustWin) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_SESSION_SUPERSEDED',
+        'another connection resumed this stored session first',
+      );
+    }
+    this.#storing = false;
+  }
+
+  /** Section 6: a refused resumption forgets the stored session. */
+  protected override async peerAlert(description: AlertDescription): Promise<MlsTlsError> {
+    const state = this.#state;
+    if (
+      description !== AlertDescription.unknown_psk_identity ||
+      state.name !== 'awaitConfirm' ||
+      state.resumption === undefined
+    ) {
+      return super.peerAlert(description);
+    }
+    this.#refused = true;
+    const { store, sessionId } = this.options as InitiatorOptions;
+    if (store !== undefined && this.#storing) {
+      await callStore('delete', () => store.delete(sessionId!));
+    }
+    return new MlsTlsError(
+      'ERR_MLSTLS_UNKNOWN_PSK_IDENTITY',
+      'the responder refused the resumption (unknown_psk_identity)',
+    );
   }
 
   /**
@@ -217,7 +404,7 @@ export class Initiator extends Endpoint {
     this.#group = group;
     await this.enterEpoch(group, this.keys!);
     this.#state = { name: 'awaitPeerEpochKeyUpdate' };
-    this.persist(() => this.#snapshot());
+    await this.persist(() => this.#snapshot());
     const epoch = group.groupContext.epoch;
     this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
     this.switchSend(epoch, 'peer');

@@ -1,4 +1,5 @@
 import type { MlsTlsError } from '@mlstls/codec';
+import type { SessionRecord } from '@mlstls/storage';
 import type { Credential } from 'ts-mls';
 import type { Role } from './traffic.js';
 
@@ -17,6 +18,8 @@ export interface HandshakeInfo {
   /** Whether the peer's credential was verified; false only with `rejectUnauthorized: false`. */
   readonly authorized: boolean;
   readonly authorizationError?: MlsTlsError;
+  /** Whether the connection resumed a stored session (PROFILE.md section 6). */
+  readonly resumed: boolean;
 }
 
 /**
@@ -35,10 +38,12 @@ export interface SessionSnapshot {
   /** The responder's own pending commit and the state it leads to, if it holds one. */
   readonly pending?: { readonly commit: Uint8Array; readonly group: Uint8Array };
   readonly peer: PeerCredential;
+  /** All of the above as the store keeps it. */
+  readonly record: SessionRecord;
 }
 
 /** Why the connection's epoch changed. */
-export type EpochCause = 'handshake' | 'local' | 'peer';
+export type EpochCause = 'handshake' | 'resumption' | 'local' | 'peer';
 
 /**
  * The outputs of a state machine, in the order a binding must act on them: send bytes to the

@@ -1,4 +1,11 @@
 import { type HandshakeMessage, HandshakeType, MlsTlsError } from '@mlstls/codec';
+import {
+  SESSION_FORMAT,
+  type SessionRecord,
+  type SessionStore,
+  type SessionVersion,
+  versionOf,
+} from '@mlstls/storage';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { checkCredentialSuite, generateCredential } from './credential.js';
 import { Endpoint, type EndpointOptions } from './endpoint.js';
@@ -9,11 +16,18 @@ import {
   createSelfUpdate,
   encodeGroup,
   GROUP_ID_LENGTH,
+  peerCredential,
   processSelfUpdate,
   type SelfUpdate,
 } from './group.js';
-import { decodeWholeMessage, loadCiphersuite } from './mls.js';
-import type { PeerCredential } from './output.js';
+import { decodeWholeMessage, equalBytes, loadCiphersuite } from './mls.js';
+import type { PeerCredential, SessionSnapshot } from './output.js';
+import {
+  callStore,
+  decodeGroup,
+  decodeResponderPending,
+  MAX_UNCONFIRMED_COMMITS,
+} from './session.js';
 import {
   type CiphersuiteChoice,
   findSuite,
@@ -31,6 +45,8 @@ export interface ResponderOptions extends EndpointOptions {
 /** The responder's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
 type ResponderState =
   | { readonly name: 'awaitClientHello' }
+  /** A resumption flight (section 6) has begun: connection_updates, until its resumption. */
+  | { readonly name: 'awaitResumption'; readonly flight: Uint8Array[] }
   /** 1: SYNCED. */
   | { readonly name: 'synced' }
   /** 2: AWAIT_CONFIRM, its own commit pending and not applied. */
@@ -44,6 +60,10 @@ export class Responder extends Endpoint {
   #cs: Promise<CiphersuiteImpl> | undefined;
   #group: ClientState | undefined;
   #peer: PeerCredential | undefined;
+  /** The stored version the next write expects: `null` (none) until a session is stored. */
+  #expected: SessionVersion | null = null;
+  /** Whether the next write answers a resumption flight: losing it refuses the flight. */
+  #resuming = false;
 
   constructor(options: ResponderOptions) {
     super('responder', options);
@@ -74,6 +94,25 @@ export class Responder extends Endpoint {
     switch (state.name) {
       case 'awaitClientHello':
         if (message.msgType === HandshakeType.client_hello) return this.#accept(message.keyPackage);
+        // Section 6: a flight opens with the initiator's unconfirmed commits, if it has any.
+        if (message.msgType === HandshakeType.connection_update) {
+          this.#state = { name: 'awaitResumption', flight: [message.update] };
+          return;
+        }
+        if (message.msgType === HandshakeType.resumption) return this.#resume([], message.commit);
+        break;
+      case 'awaitResumption':
+        if (message.msgType === HandshakeType.connection_update) {
+          // The initiator gives up resuming before it holds this many commits.
+          if (state.flight.length + 1 >= MAX_UNCONFIRMED_COMMITS) {
+            throw refusal('a resumption flight of more than 8 commits');
+          }
+          state.flight.push(message.update);
+          return;
+        }
+        if (message.msgType === HandshakeType.resumption) {
+          return this.#resume(state.flight, message.commit);
+        }
         break;
       case 'synced':
         // R, 1, connection_update(commit n->n+1): process; persist; send EKU(n+1); switch both.
@@ -116,7 +155,7 @@ export class Responder extends Endpoint {
   protected override async startUpdate(): Promise<void> {
     const pending = await createSelfUpdate(this.#group!, await this.ciphersuite());
     this.#state = { name: 'awaitConfirm', pending };
-    this.persist(() => this.#snapshot());
+    await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.connection_update, update: pending.commit });
   }
 
@@ -158,7 +197,7 @@ export class Responder extends Endpoint {
     this.#group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
-    this.persist(() => this.#snapshot());
+    await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.server_hello, welcome }, true);
     const keys = new TrafficKeys(suite, 'responder', this.provider);
     this.keys = keys;
@@ -171,7 +210,103 @@ export class Responder extends Endpoint {
       groupId: group.groupContext.groupId,
       peer,
       authorized: verifyPeer !== undefined,
+      resumed: false,
     });
+  }
+
+  /**
+   * Section 6: finds the stored group by the commits' group_id and applies the flight to the
+   * stored epoch m and pending commit P. A `connection_update` with t <= m was applied
+   * already; t == m + 1 applies (P is discarded); t == m + 2 applies P and then the commit,
+   * once, before anything else of the flight. Anything else refuses the whole flight with
+   * `unknown_psk_identity`, and nothing stored changes.
+   */
+  async #resume(updates: readonly Uint8Array[], last: Uint8Array): Promise<void> {
+    const store = this.options.store;
+    if (store === undefined) throw refusal('this responder keeps no sessions');
+    const groupId = groupIdOf(last);
+    const record = await callStore('read', () => store.get(groupId));
+    if (record === undefined) throw refusal('no stored session for this group');
+    let group = record.format === SESSION_FORMAT ? decodeGroup(record.state) : undefined;
+    const suite = group === undefined ? undefined : findSuite(group.groupContext.cipherSuite);
+    if (group === undefined || suite === undefined || !this.#accepted.includes(suite)) {
+      throw refusal('a stored session this responder cannot resume');
+    }
+    this.#suite = suite;
+    const cs = await this.ciphersuite();
+    let pending = record.pending === undefined ? undefined : decodeResponderPending(record.pending);
+    let applied = false;
+    const flight = [
+      ...updates.map((commit) => ({ commit, last: false })),
+      { commit: last, last: true },
+    ];
+    for (const { commit, last: isLast } of flight) {
+      const target = epochOf(commit, groupId) + 1n;
+      const m = group.groupContext.epoch;
+      if (!isLast && target <= m) continue;
+      if (target === m + 1n) {
+        group = await applyRefusing(group, commit, cs);
+      } else if (target === m + 2n && pending !== undefined && !applied) {
+        const ownNext = decodeGroup(pending.group);
+        if (ownNext === undefined) throw refusal('a stored pending commit that does not decode');
+        group = await applyRefusing(ownNext, commit, cs);
+      } else {
+        throw refusal(`a commit into epoch ${target} for a session in epoch ${m}`);
+      }
+      pending = undefined;
+      applied = true;
+    }
+    const peer = peerCredential(group);
+    const verifyPeer = this.options.verifyPeer;
+    if (verifyPeer !== undefined && !(await verifyPeer(peer))) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_BAD_CERTIFICATE',
+        'the verifier refused the initiator credential',
+      );
+    }
+    this.#group = group;
+    this.#peer = peer;
+    this.#state = { name: 'synced' };
+    this.#expected = versionOf(record);
+    this.#resuming = true;
+    await this.persist(() => this.#snapshot());
+    this.#resuming = false;
+    const keys = new TrafficKeys(suite, 'responder', this.provider);
+    this.keys = keys;
+    await this.enterEpoch(group, keys);
+    const epoch = group.groupContext.epoch;
+    keys.switchSend(epoch);
+    keys.switchReceive(epoch);
+    // Its first record under epoch m's keys: the proof that it holds them.
+    this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
+    this.completeHandshake({
+      ciphersuite: suite.name,
+      epoch,
+      groupId,
+      peer,
+      authorized: verifyPeer !== undefined,
+      resumed: true,
+    });
+  }
+
+  /**
+   * Every write is a compare-and-set against the version this connection loaded or last
+   * wrote. A lost race means another connection resumed the session: a flight is refused;
+   * a live connection may not write over the newer state and closes itself.
+   */
+  protected override async save(store: SessionStore, snapshot: SessionSnapshot): Promise<void> {
+    const record: SessionRecord = snapshot.record;
+    if (
+      await callStore('write', () => store.compareAndSet(snapshot.groupId, this.#expected, record))
+    ) {
+      this.#expected = versionOf(record);
+      return;
+    }
+    if (this.#resuming) throw refusal('another connection resumed this session first');
+    throw new MlsTlsError(
+      'ERR_MLSTLS_SESSION_SUPERSEDED',
+      'the stored session moved on without this connection',
+    );
   }
 
   async #applyPeerUpdate(bytes: Uint8Array): Promise<void> {
@@ -184,7 +319,7 @@ export class Responder extends Endpoint {
     const group = this.#group!;
     const epoch = group.groupContext.epoch;
     await this.enterEpoch(group, this.keys!);
-    this.persist(() => this.#snapshot());
+    await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
     this.switchSend(epoch, cause);
     this.switchReceive(epoch, cause);
@@ -204,5 +339,54 @@ export class Responder extends Endpoint {
         : {}),
       peer: this.#peer!,
     };
+  }
+}
+
+/** The fatal refusal of a resumption flight (section 6). */
+function refusal(reason: string): MlsTlsError {
+  return new MlsTlsError('ERR_MLSTLS_UNKNOWN_PSK_IDENTITY', `resumption refused: ${reason}`);
+}
+
+/** The group_id of a flight's commit, read from its PrivateMessage header. */
+function groupIdOf(commit: Uint8Array): Uint8Array {
+  const message = decodeWholeMessage(commit);
+  if (message.wireformat !== 'mls_private_message') {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_ILLEGAL_PARAMETER',
+      'a resumption commit not a PrivateMessage',
+    );
+  }
+  return message.privateMessage.groupId;
+}
+
+/** The epoch a flight's commit was made in; every commit must be of the flight's group. */
+function epochOf(commit: Uint8Array, groupId: Uint8Array): bigint {
+  const message = decodeWholeMessage(commit);
+  if (message.wireformat !== 'mls_private_message') {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_ILLEGAL_PARAMETER',
+      'a resumption commit not a PrivateMessage',
+    );
+  }
+  if (!equalBytes(message.privateMessage.groupId, groupId)) {
+    throw refusal('a flight that mixes groups');
+  }
+  return message.privateMessage.epoch;
+}
+
+/** A flight's commit applied; one that fails to verify or apply refuses the flight. */
+async function applyRefusing(
+  group: ClientState,
+  commit: Uint8Array,
+  cs: CiphersuiteImpl,
+): Promise<ClientState> {
+  try {
+    return await processSelfUpdate(group, commit, cs);
+  } catch (error) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_UNKNOWN_PSK_IDENTITY',
+      'resumption refused: a commit that does not apply',
+      { cause: error },
+    );
   }
 }

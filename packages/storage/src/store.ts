@@ -70,9 +70,10 @@ export interface SessionStore {
 
 /** The version a record is at, to pass as a later `expected`. */
 export function versionOf(record: SessionRecord): SessionVersion {
+  // A copy: the version must not change with the record's arrays.
   return record.pending === undefined
     ? { epoch: record.epoch }
-    : { epoch: record.epoch, pending: record.pending };
+    : { epoch: record.epoch, pending: record.pending.slice() };
 }
 
 /** Whether a stored record is at `expected` (`null`: whether none is stored). */
