@@ -1,5 +1,5 @@
 export { decodeSessionRecord, encodeSessionRecord } from './encoding.js';
-export { MemoryStore } from './memory.js';
+export { checkTtl, MemoryStore } from './memory.js';
 export {
   isAtVersion,
   SESSION_FORMAT,
