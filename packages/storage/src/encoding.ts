@@ -16,7 +16,10 @@ export function encodeSessionRecord(record: SessionRecord): Uint8Array {
   return writer.opaque(2, record.peer).finish();
 }
 
-/** Reads what `encodeSessionRecord` wrote; another format is `ERR_MLSTLS_STORAGE`. */
+/**
+ * Reads what `encodeSessionRecord` wrote; another format, or any malformed input, is
+ * `ERR_MLSTLS_STORAGE`. The record's arrays are views into `bytes`.
+ */
 export function decodeSessionRecord(bytes: Uint8Array): SessionRecord {
   try {
     const reader = new Reader(bytes, 'session record');

@@ -87,12 +87,13 @@ function key(id: Uint8Array): string {
   return text;
 }
 
+// `new Uint8Array(bytes)`, not `bytes.slice()`: a Buffer's slice is a view of the same memory.
 function copy(record: SessionRecord): SessionRecord {
   return {
     format: record.format,
     epoch: record.epoch,
-    state: record.state.slice(),
-    ...(record.pending === undefined ? {} : { pending: record.pending.slice() }),
-    peer: record.peer.slice(),
+    state: new Uint8Array(record.state),
+    ...(record.pending === undefined ? {} : { pending: new Uint8Array(record.pending) }),
+    peer: new Uint8Array(record.peer),
   };
 }
