@@ -2,13 +2,14 @@ import { connect as connectTcp } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MlsTlsError } from '@mlstls/codec';
 import { type CiphersuiteChoice, Initiator, type InitiatorOptions } from '@mlstls/state-machine';
+import { decodeSessionRecord, type SessionStore } from '@mlstls/storage';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   KEY_LOG_FILE_VARIABLE,
   random,
   type SharedOptions,
 } from './options.js';
-import { MlsTlsSocket } from './socket.js';
+import { type EndpointFactory, MlsTlsSocket } from './socket.js';
 
 export interface ConnectOptions extends SharedOptions {
   /** Default `'localhost'`. */
@@ -27,7 +28,32 @@ export interface ConnectOptions extends SharedOptions {
   readonly peerSignaturePublicKey?: Uint8Array;
   /** The MLS ciphersuite to offer (default 1). */
   readonly ciphersuite?: CiphersuiteChoice;
+  /**
+   * Where sessions are kept (`@mlstls/storage-sqlite`, `@mlstls/storage-redis`, a
+   * `MemoryStore`): a stored session for `sessionName` is resumed (PROFILE.md section 6), and
+   * every later state is written there before the bytes that depend on it.
+   */
+  readonly store?: SessionStore;
+  /** The name the session is stored under (default `host:port`, or `'socket'` with `socket`). */
+  readonly sessionName?: string;
+  /**
+   * A session kept by the application, as a `'session'` event gave it: resumed instead of
+   * reading the store, as node:tls's `session` option.
+   */
+  readonly session?: Uint8Array;
+  /**
+   * Whether a refused resumption (`unknown_psk_identity`) goes on with a full handshake on a
+   * new connection (default true). With false the socket fails with
+   * `ERR_MLSTLS_UNKNOWN_PSK_IDENTITY`.
+   */
+  readonly fallback?: boolean;
 }
+
+/**
+ * Session names held by live connections, per store: a second connection to a server whose
+ * session is in use makes a full handshake, as resuming would take the session from the first.
+ */
+const liveSessions = new WeakMap<SessionStore, Map<string, number>>();
 
 /**
  * Opens an mlstls connection, as node:tls's `connect()`: the returned socket emits
@@ -37,11 +63,19 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
   if (options.socket === undefined && options.port === undefined) {
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'connect() needs a port or a socket');
   }
-  const endpointOptions: Omit<InitiatorOptions, 'keyLog'> = {
+  const { store } = options;
+  const sessionName =
+    options.sessionName ??
+    (options.socket === undefined ? `${options.host ?? 'localhost'}:${options.port}` : 'socket');
+  const session = options.session === undefined ? undefined : decodeSessionRecord(options.session);
+  const live = store === undefined ? undefined : liveMap(store);
+  const inUse = (live?.get(sessionName) ?? 0) > 0;
+  const endpointOptions: Omit<InitiatorOptions, 'keyLog' | 'persist'> = {
     random,
     now: Date.now,
-    // Nothing stores group state yet (storage and resumption come with @mlstls/storage).
-    persist: false,
+    ...(store === undefined ? {} : { store, sessionId: new TextEncoder().encode(sessionName) }),
+    ...(session === undefined ? {} : { session }),
+    ...(inUse ? { resume: false } : {}),
     ...(options.credential === undefined ? {} : { credential: options.credential }),
     ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
     ...(options.provider === undefined ? {} : { provider: options.provider }),
@@ -53,18 +87,39 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
       ? {}
       : { rejectUnauthorized: options.rejectUnauthorized }),
   };
-  const transport =
-    options.socket ??
-    connectTcp({ host: options.host ?? 'localhost', port: options.port!, allowHalfOpen: true });
-  // The peer's close_notify ends the read side, not its FIN: a transport that ends its own
-  // write side on FIN would cut off this side's data and close_notify (as net.Socket does
-  // without allowHalfOpen).
-  transport.allowHalfOpen = true;
+  const openTransport = (): Duplex => {
+    const transport =
+      options.socket ??
+      connectTcp({ host: options.host ?? 'localhost', port: options.port!, allowHalfOpen: true });
+    // The peer's close_notify ends the read side, not its FIN: a transport that ends its own
+    // write side on FIN would cut off this side's data and close_notify (as net.Socket does
+    // without allowHalfOpen).
+    transport.allowHalfOpen = true;
+    return transport;
+  };
+  const transport = openTransport();
+  const createEndpoint: EndpointFactory<Initiator> = (hooks) =>
+    new Initiator({ ...endpointOptions, ...hooks });
+  const { session: _refused, ...withoutSession } = endpointOptions;
+  // A fallback needs a new connection: a socket passed in cannot be made again.
+  const fallback =
+    options.fallback === false || options.socket !== undefined
+      ? undefined
+      : () => ({
+          transport: openTransport(),
+          createEndpoint: ((hooks) =>
+            new Initiator({
+              ...withoutSession,
+              resume: false,
+              ...hooks,
+            })) as EndpointFactory<Initiator>,
+        });
   let socket: MlsTlsSocket;
   try {
     socket = new MlsTlsSocket({
       transport,
-      createEndpoint: (keyLog) => new Initiator({ ...endpointOptions, keyLog }),
+      createEndpoint,
+      fallback,
       handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
       allowHalfOpen: options.allowHalfOpen ?? false,
       signal: options.signal,
@@ -77,5 +132,22 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
     throw error;
   }
   if (secureConnectListener !== undefined) socket.once('secureConnect', secureConnectListener);
+  if (live !== undefined) {
+    live.set(sessionName, (live.get(sessionName) ?? 0) + 1);
+    socket.once('close', () => {
+      const count = (live.get(sessionName) ?? 1) - 1;
+      if (count === 0) live.delete(sessionName);
+      else live.set(sessionName, count);
+    });
+  }
   return socket;
+}
+
+function liveMap(store: SessionStore): Map<string, number> {
+  let live = liveSessions.get(store);
+  if (live === undefined) {
+    live = new Map();
+    liveSessions.set(store, live);
+  }
+  return live;
 }

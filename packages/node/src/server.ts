@@ -7,6 +7,7 @@ import {
   type ResponderOptions,
   suiteParameters,
 } from '@mlstls/state-machine';
+import type { SessionStore } from '@mlstls/storage';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   KEY_LOG_FILE_VARIABLE,
@@ -21,6 +22,13 @@ export interface ServerOptions extends SharedOptions {
    * server's generated credential is for the first of them.
    */
   readonly ciphersuites?: readonly CiphersuiteChoice[];
+  /**
+   * Where group states are kept, by group_id (`@mlstls/storage-sqlite`, `@mlstls/storage-redis`
+   * for a fleet, a `MemoryStore`). Every change is a compare-and-set before the bytes that
+   * depend on it; without a store every resumption is refused and clients make a full
+   * handshake.
+   */
+  readonly store?: SessionStore;
 }
 
 /**
@@ -98,8 +106,8 @@ export class MlsTlsServer extends Server {
     const endpointOptions: Omit<ResponderOptions, 'keyLog'> = {
       random,
       now: Date.now,
-      // Nothing stores group state yet (storage and resumption come with @mlstls/storage).
       persist: false,
+      ...(options.store === undefined ? {} : { store: options.store }),
       credential,
       ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
       ...(options.provider === undefined ? {} : { provider: options.provider }),
@@ -110,7 +118,7 @@ export class MlsTlsServer extends Server {
     };
     const socket: MlsTlsSocket = new MlsTlsSocket({
       transport,
-      createEndpoint: (keyLog) => new Responder({ ...endpointOptions, keyLog }),
+      createEndpoint: ({ keyLog }) => new Responder({ ...endpointOptions, keyLog }),
       handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
       allowHalfOpen: options.allowHalfOpen ?? false,
       keyLogFile: process.env[KEY_LOG_FILE_VARIABLE] || undefined,

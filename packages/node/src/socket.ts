@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { MlsTlsError } from '@mlstls/codec';
 import { Initiator, type PeerCredential, type Responder } from '@mlstls/state-machine';
+import { encodeSessionRecord } from '@mlstls/storage';
 import { appendKeyLogLine } from './key-log-file.js';
 
 /** What `getCipher()` reports, shaped like node:tls's. */
@@ -14,12 +15,24 @@ export interface CipherInfo {
   readonly version: 'TLSv1.3';
 }
 
+/** Makes the state machine, given the questions it asks about key logging and persist outputs. */
+export type EndpointFactory<T extends Initiator | Responder> = (hooks: {
+  readonly keyLog: () => boolean;
+  readonly persist: () => boolean;
+}) => T;
+
 /** How `connect()` and the server make a socket; not for applications. */
 export interface SocketSetup {
   /** The connected transport, usually a `net.Socket`. */
   readonly transport: Duplex;
-  /** Makes the state machine, given the question it asks at each epoch about key logging. */
-  readonly createEndpoint: (keyLog: () => boolean) => Initiator | Responder;
+  readonly createEndpoint: EndpointFactory<Initiator | Responder>;
+  /**
+   * A client's way on when the server refuses its resumption (PROFILE.md section 6): a new
+   * transport and a state machine for a full handshake. Absent with `fallback: false`.
+   */
+  readonly fallback?:
+    | (() => { transport: Duplex; createEndpoint: EndpointFactory<Initiator> })
+    | undefined;
   readonly handshakeTimeout: number;
   readonly allowHalfOpen: boolean;
   readonly signal?: AbortSignal | undefined;
@@ -53,8 +66,11 @@ export class MlsTlsSocket extends Duplex {
   /** Why the peer was not authorized, when `rejectUnauthorized: false` let it through. */
   authorizationError: MlsTlsError | undefined;
 
-  readonly #endpoint: Initiator | Responder;
-  readonly #transport: Duplex;
+  #endpoint: Initiator | Responder;
+  #transport: Duplex;
+  #fallback: SocketSetup['fallback'];
+  /** Writes made before the handshake completes: a fallback hands them to its new endpoint. */
+  #held: { data: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   readonly #onSecure: (socket: MlsTlsSocket) => void;
   readonly #keyLogFile: string | undefined;
   readonly #keyLogAlso: EventEmitter | undefined;
@@ -81,14 +97,10 @@ export class MlsTlsSocket extends Duplex {
     this.#keyLogFile = setup.keyLogFile;
     this.#keyLogAlso = setup.keyLogAlso;
     this.#onSecure = setup.onSecure;
-    this.#endpoint = setup.createEndpoint(this.#wantsKeyLog);
-    const transport = setup.transport;
-    this.#transport = transport;
-    transport.on('data', this.#onTransportData);
-    transport.on('end', this.#onTransportEnd);
-    transport.on('close', this.#onTransportClose);
-    transport.on('error', this.#onTransportError);
-    transport.on('drain', this.#onTransportDrain);
+    this.#fallback = setup.fallback;
+    this.#endpoint = setup.createEndpoint(this.#hooks);
+    this.#transport = setup.transport;
+    this.#attach(setup.transport);
     if (setup.handshakeTimeout > 0) {
       this.#handshakeTimer = setTimeout(this.#onHandshakeTimeout, setup.handshakeTimeout);
       this.#handshakeTimer.unref();
@@ -97,6 +109,57 @@ export class MlsTlsSocket extends Duplex {
     if (setup.signal?.aborted) process.nextTick(this.#onAbort);
     else setup.signal?.addEventListener('abort', this.#onAbort, { once: true });
     if (this.#endpoint instanceof Initiator) void this.#endpoint.start().then(this.#drain);
+  }
+
+  #hooks = {
+    keyLog: (): boolean =>
+      this.#keyLogFile !== undefined ||
+      this.listenerCount('keylog') > 0 ||
+      (this.#keyLogAlso?.listenerCount('keylog') ?? 0) > 0,
+    persist: (): boolean => this.listenerCount('session') > 0,
+  };
+
+  #attach(transport: Duplex): void {
+    transport.on('data', this.#onTransportData);
+    transport.on('end', this.#onTransportEnd);
+    transport.on('close', this.#onTransportClose);
+    transport.on('error', this.#onTransportError);
+    transport.on('drain', this.#onTransportDrain);
+  }
+
+  /**
+   * The server refused the resumption: the stored session is gone, and a full handshake on a
+   * new transport takes over, with the writes made so far (PROFILE.md section 6).
+   */
+  #fallBack(make: NonNullable<SocketSetup['fallback']>): void {
+    this.#fallback = undefined;
+    const old = this.#transport;
+    for (const [event, listener] of [
+      ['data', this.#onTransportData],
+      ['end', this.#onTransportEnd],
+      ['close', this.#onTransportClose],
+      ['error', this.#onTransportError],
+      ['drain', this.#onTransportDrain],
+    ] as const) {
+      old.off(event, listener);
+    }
+    old.on('error', () => {}); // its end is of no interest any more
+    old.destroy();
+    const next = make();
+    this.#receivesInFlight = 0;
+    this.#transportBlocked = false;
+    this.#transportEnded = false;
+    this.#transport = next.transport;
+    const endpoint = next.createEndpoint(this.#hooks);
+    this.#endpoint = endpoint;
+    this.#attach(next.transport);
+    void endpoint.start().then(this.#drain);
+    if (this.#finalCallback !== undefined) {
+      void endpoint.close().then(() => {
+        this.#closeRan = true;
+        this.#drain();
+      });
+    }
   }
 
   // ---- the node:tls-shaped surface ------------------------------------------------------
@@ -121,6 +184,11 @@ export class MlsTlsSocket extends Duplex {
   /** A TLS KeyUpdate of the sending direction; resolves once it is handed to the transport. */
   keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
     return this.#endpoint.keyUpdate(options).then(this.#drain);
+  }
+
+  /** Whether the connection resumed a stored session instead of a full handshake (node:tls's). */
+  isSessionReused(): boolean {
+    return this.#endpoint.handshake?.resumed === true;
   }
 
   /** The peer's credential and signature key, once the handshake is complete. */
@@ -196,6 +264,10 @@ export class MlsTlsSocket extends Duplex {
     while (this.#endpoint.poll() !== undefined) {
       // Nothing the core says after destroy() reaches the transport or the application.
     }
+    const held = this.#held;
+    this.#held = [];
+    for (const write of held)
+      write.callback(error ?? new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed'));
     const transport = this.#transport;
     if (this.#flushBeforeDestroy && transport.writable) transport.end(() => transport.destroy());
     else transport.destroy();
@@ -204,8 +276,15 @@ export class MlsTlsSocket extends Duplex {
 
   // ---- from the transport and the core -------------------------------------------------
 
-  /** The write callback waits while the transport is full: that is the backpressure. */
+  /**
+   * The write callback waits while the transport is full: that is the backpressure. Before the
+   * handshake completes, writes wait here (a fallback may still replace the endpoint).
+   */
   #write(data: Uint8Array, callback: (error?: Error | null) => void): void {
+    if (!this.#secure) {
+      this.#held.push({ data, callback });
+      return;
+    }
     this.#endpoint.write(data).then(() => {
       this.#drain();
       if (this.#transportBlocked) this.#writeCallback = callback;
@@ -214,14 +293,14 @@ export class MlsTlsSocket extends Duplex {
   }
 
   #onTransportData = (chunk: Buffer): void => {
+    const endpoint = this.#endpoint;
     this.#receivesInFlight++;
-    void this.#endpoint.receive(chunk).then(this.#afterReceive);
+    void endpoint.receive(chunk).then(() => {
+      if (endpoint !== this.#endpoint) return; // replaced by a fallback meanwhile
+      this.#receivesInFlight--;
+      this.#drain();
+    });
     this.#updateTransportFlow();
-  };
-
-  #afterReceive = (): void => {
-    this.#receivesInFlight--;
-    this.#drain();
   };
 
   #onTransportEnd = (): void => {
@@ -263,11 +342,6 @@ export class MlsTlsSocket extends Duplex {
     );
   };
 
-  #wantsKeyLog = (): boolean =>
-    this.#keyLogFile !== undefined ||
-    this.listenerCount('keylog') > 0 ||
-    (this.#keyLogAlso?.listenerCount('keylog') ?? 0) > 0;
-
   /** Acts on every output the core has, in its order. */
   #drain = (): void => {
     const endpoint = this.#endpoint;
@@ -278,8 +352,9 @@ export class MlsTlsSocket extends Duplex {
           if (!this.#transport.write(output.data)) this.#transportBlocked = true;
           break;
         case 'persist':
-          // Storage comes with resumption. It must complete here, before this loop reaches
-          // the sends behind it: persist before send (PROFILE.md section 5).
+          // The store (if any) has the state already; an application that keeps its own
+          // session gets it here, before the sends behind it (PROFILE.md section 5).
+          this.emit('session', Buffer.from(encodeSessionRecord(output.snapshot.record)));
           break;
         case 'data':
           if (!this.push(output.data)) this.#readBlocked = true;
@@ -290,6 +365,7 @@ export class MlsTlsSocket extends Duplex {
           this.authorized = output.info.authorized;
           this.authorizationError = output.info.authorizationError;
           this.#onSecure(this);
+          this.#releaseHeldWrites();
           break;
         case 'epochChanged':
           this.#epoch = output.epoch;
@@ -305,6 +381,15 @@ export class MlsTlsSocket extends Duplex {
           this.push(null);
           break;
         case 'error':
+          if (
+            this.#fallback !== undefined &&
+            endpoint instanceof Initiator &&
+            !this.#secure &&
+            (endpoint.resumptionRefused || output.error.code === 'ERR_MLSTLS_SESSION_SUPERSEDED')
+          ) {
+            this.#fallBack(this.#fallback);
+            return;
+          }
           // Its alert is already written above; let the transport flush it.
           this.#flushBeforeDestroy = true;
           this.destroy(output.error);
@@ -315,6 +400,12 @@ export class MlsTlsSocket extends Duplex {
     this.#updateTransportFlow();
     this.#endTransportAfterCloseNotify();
   };
+
+  #releaseHeldWrites(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const { data, callback } of held) this.#write(data, callback);
+  }
 
   #logKey(text: string): void {
     const line = Buffer.from(`${text}\n`, 'latin1');

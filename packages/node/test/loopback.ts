@@ -122,3 +122,67 @@ export async function nextError(emitter: NodeJS.EventEmitter): Promise<Error> {
   const [error] = (await once(emitter, 'error')) as [Error];
   return error;
 }
+
+export type Direction = 'toServer' | 'toClient';
+
+/**
+ * A TCP relay between clients and a server that a test can stall in one direction (what is
+ * sent then waits in the relay, as if lost) and cut, to break a transport in a chosen state.
+ */
+export interface Relay {
+  readonly port: number;
+  /** Bytes are held, not passed on, in `direction` from now on. */
+  hold(direction: Direction): void;
+  /** How many bytes wait in `direction`. */
+  held(direction: Direction): number;
+  /** Resolves once some bytes wait in `direction`. */
+  untilHeld(direction: Direction): Promise<void>;
+  /** Breaks every connection through the relay; what was held is lost. */
+  cut(): void;
+}
+
+export async function startRelay(targetPort: number): Promise<Relay> {
+  const pairs: { client: Socket; server: Socket }[] = [];
+  const holding = { toServer: false, toClient: false };
+  const heldBytes = { toServer: 0, toClient: 0 };
+  let waiters: (() => void)[] = [];
+  const relay = await startRawServer((client) => {
+    const server = new Socket({ allowHalfOpen: true });
+    server.connect(targetPort, '127.0.0.1');
+    pairs.push({ client, server });
+    const pass = (from: Socket, to: Socket, direction: Direction) => {
+      from.on('data', (chunk: Buffer) => {
+        if (holding[direction]) {
+          heldBytes[direction] += chunk.length;
+          for (const wake of waiters.splice(0)) wake();
+        } else {
+          to.write(chunk);
+        }
+      });
+      from.on('end', () => to.end());
+      from.on('error', () => to.destroy());
+      from.on('close', () => to.destroy());
+    };
+    pass(client, server, 'toServer');
+    pass(server, client, 'toClient');
+  });
+  return {
+    port: portOf(relay),
+    hold: (direction) => {
+      holding[direction] = true;
+    },
+    held: (direction) => heldBytes[direction],
+    untilHeld: async (direction) => {
+      while (heldBytes[direction] === 0) await new Promise<void>((wake) => waiters.push(wake));
+    },
+    cut: () => {
+      for (const { client, server } of pairs.splice(0)) {
+        client.destroy();
+        server.destroy();
+      }
+      holding.toServer = holding.toClient = false;
+      heldBytes.toServer = heldBytes.toClient = 0;
+      waiters = [];
+    },
+  };
+}
