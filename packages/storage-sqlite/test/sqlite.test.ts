@@ -147,38 +147,42 @@ describe('SqliteStore on a file', () => {
     await store.close();
   }, 60_000);
 
-  it('keeps every resolved write of a process killed with SIGKILL mid-write', async () => {
-    const path = newPath();
-    const child = fork(
-      join(fixtures, 'killed-writer.mjs'),
-      [path, Buffer.from(id).toString('hex')],
-      {
-        execArgv: ['--import', join(fixtures, 'register-source-hooks.mjs')],
-        stdio: 'inherit',
-      },
-    );
-    let resolved = -1n;
-    await new Promise<void>((done, fail) => {
-      child.on('exit', (code) => fail(new Error(`the writer exited with ${code}`)));
-      child.on('message', (epoch) => {
-        resolved = BigInt(epoch as string);
-        if (resolved === 100n) done();
+  it.each(['NORMAL', 'FULL'])(
+    'keeps every resolved write of a process killed with SIGKILL mid-write (synchronous %s)',
+    async (synchronous) => {
+      const path = newPath();
+      const child = fork(
+        join(fixtures, 'killed-writer.mjs'),
+        [path, Buffer.from(id).toString('hex'), synchronous],
+        {
+          execArgv: ['--import', join(fixtures, 'register-source-hooks.mjs')],
+          stdio: 'inherit',
+        },
+      );
+      let resolved = -1n;
+      await new Promise<void>((done, fail) => {
+        child.on('exit', (code) => fail(new Error(`the writer exited with ${code}`)));
+        child.on('message', (epoch) => {
+          resolved = BigInt(epoch as string);
+          if (resolved === 100n) done();
+        });
       });
-    });
-    child.removeAllListeners('exit').removeAllListeners('message');
-    const exited = new Promise((done) => child.once('exit', done));
-    child.kill('SIGKILL');
-    await exited;
-    const store = new SqliteStore({ path });
-    const stored = await store.get(id);
-    // The write in flight at the kill may have committed or not; none before it is lost.
-    expect(stored?.epoch).toBeGreaterThanOrEqual(resolved);
-    expect(stored?.state).toEqual(new Uint8Array(4096).fill(7));
-    await store.close();
-    const db = new Database(path);
-    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    db.close();
-  }, 60_000);
+      child.removeAllListeners('exit').removeAllListeners('message');
+      const exited = new Promise((done) => child.once('exit', done));
+      child.kill('SIGKILL');
+      await exited;
+      const store = new SqliteStore({ path });
+      const stored = await store.get(id);
+      // The write in flight at the kill may have committed or not; none before it is lost.
+      expect(stored?.epoch).toBeGreaterThanOrEqual(resolved);
+      expect(stored?.state).toEqual(new Uint8Array(4096).fill(7));
+      await store.close();
+      const db = new Database(path);
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      db.close();
+    },
+    60_000,
+  );
 
   it('waits busyTimeout for a lock, then rejects with ERR_MLSTLS_STORAGE and writes nothing', async () => {
     const path = newPath();
