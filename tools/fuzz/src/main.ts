@@ -1,5 +1,6 @@
 /**
- * Fuzz targets, one per parser and one for the responder's handshake, each run for a time
+ * Fuzz targets, one per parser, one for the responder's handshake and one for its resumption
+ * of a stored session, each run for a time
  * budget: random bytes and mutations of valid messages go in; a result or an MlsTlsError whose
  * alert is its code's may come out, nothing else. The unit tests run the same kind of property briefly; this runs it for as long as asked.
  *
@@ -24,6 +25,7 @@ import {
   RecordProtector,
 } from '@mlstls/record';
 import { generateCredential, Initiator, Responder } from '@mlstls/state-machine';
+import { encodeSessionRecord, MemoryStore, type SessionRecord } from '@mlstls/storage';
 import fc from 'fast-check';
 
 const { values: args } = parseArgs({
@@ -127,6 +129,92 @@ async function responderSurvives(bytes: Uint8Array): Promise<void> {
   responderOutcomes.set(error.code, (responderOutcomes.get(error.code) ?? 0) + 1);
 }
 
+// A real resumption flight (connection_update(C1), resumption(C2)) of a stored session, whose
+// mutations reach the responder's session lookup and the commits' processing.
+const resumptionWorld = await (async () => {
+  const initiatorStore = new MemoryStore();
+  const responderStore = new MemoryStore();
+  const sessionId = Uint8Array.of(1);
+  const pinned = { peerSignaturePublicKey: responderCredential.signaturePublicKey };
+  const initiatorOptions = { random, now, store: initiatorStore, sessionId, ...pinned };
+  const responder = new Responder({
+    random,
+    now,
+    credential: responderCredential,
+    store: responderStore,
+  });
+  const initiator = new Initiator(initiatorOptions);
+  await initiator.start();
+  await pump(initiator, responder);
+  const lost = initiator.update(); // its connection_update is lost below
+  lost.catch(() => {});
+  await initiator.settled();
+  while (initiator.poll() !== undefined) {}
+  const resuming = new Initiator(initiatorOptions);
+  await resuming.start();
+  const flight: number[] = [];
+  for (let output = resuming.poll(); output; output = resuming.poll()) {
+    if (output.type === 'send') flight.push(...output.data);
+  }
+  const groupId = responder.handshake!.groupId;
+  const stored = (await responderStore.get(groupId)) as SessionRecord;
+  return { flight: Uint8Array.from(flight), groupId, stored };
+})();
+
+/** Moves every record between two endpoints until neither has anything to send. */
+async function pump(a: Initiator | Responder, b: Initiator | Responder): Promise<void> {
+  for (let moved = true; moved; ) {
+    moved = false;
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      await from.settled();
+      for (let output = from.poll(); output; output = from.poll()) {
+        if (output.type === 'send') {
+          moved = true;
+          await to.receive(output.data);
+        }
+      }
+    }
+  }
+}
+
+const resumptionOutcomes = new Map<string, number>();
+
+/**
+ * Feeds `bytes` to a fresh responder whose store holds the session: it must end in one
+ * well-formed MlsTlsError, and the stored session is byte for byte what it was unless the
+ * flight resumed it.
+ */
+async function resumptionSurvives(bytes: Uint8Array): Promise<void> {
+  const { groupId, stored } = resumptionWorld;
+  const store = new MemoryStore();
+  await store.compareAndSet(groupId, null, stored);
+  const responder = new Responder({ random, now, credential: responderCredential, store });
+  for (let at = 0; at < bytes.length; at += 307)
+    await responder.receive(bytes.subarray(at, at + 307));
+  await responder.receiveEnd();
+  const errors: MlsTlsError[] = [];
+  for (let output = responder.poll(); output; output = responder.poll()) {
+    if (output.type === 'error') errors.push(output.error);
+  }
+  const [error] = errors;
+  if (errors.length !== 1 || error === undefined) throw new Error(`${errors.length} errors`);
+  if (!(error instanceof MlsTlsError) || error.alert !== ErrorCode[error.code]) throw error;
+  const resumed = responder.handshake?.resumed === true;
+  const after = await store.get(groupId);
+  if (!resumed && hex(encodeSessionRecord(after!)) !== hex(encodeSessionRecord(stored))) {
+    throw new Error('a refused flight changed the stored session');
+  }
+  const outcome = resumed ? 'resumed' : error.code;
+  resumptionOutcomes.set(outcome, (resumptionOutcomes.get(outcome) ?? 0) + 1);
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
 const targets: Record<
   string,
   fc.IPropertyWithHooks<[Uint8Array]> | fc.IProperty<[Uint8Array]> | fc.IAsyncProperty<[Uint8Array]>
@@ -160,6 +248,10 @@ const targets: Record<
     }),
   ),
   responder: fc.asyncProperty(inputs(fc.constant(clientHello), 1200), responderSurvives),
+  resumption: fc.asyncProperty(
+    inputs(fc.constant(resumptionWorld.flight), 2400),
+    resumptionSurvives,
+  ),
 };
 
 const seconds = Number(args.seconds);
@@ -184,11 +276,10 @@ for (const name of chosen) {
   } else {
     console.log(`${name}: ${details.numRuns} inputs in ${elapsed} s, only MlsTlsError came out`);
   }
-  if (name === 'responder') {
-    // How deep the inputs went: a handshake that completes ends in ERR_MLSTLS_TRUNCATED.
-    console.log(
-      `  ${[...responderOutcomes].map(([code, count]) => `${code} ${count}`).join(', ')}`,
-    );
+  // How deep the inputs went: a handshake or resumption that completes ends in TRUNCATED.
+  const outcomes = { responder: responderOutcomes, resumption: resumptionOutcomes }[name];
+  if (outcomes !== undefined) {
+    console.log(`  ${[...outcomes].map(([code, count]) => `${code} ${count}`).join(', ')}`);
   }
 }
 process.exitCode = failed ? 1 : 0;
