@@ -3,6 +3,10 @@ import { sourceAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: sourceAliases() },
-  // Generous: turbo runs packages in parallel on 2 cores, and property tests share them.
-  test: { include: ['test/**/*.test.ts'], testTimeout: 30_000 },
+  test: {
+    include: ['test/**/*.test.ts'],
+    // A redis-server for the run, or REDIS_URL's: inject('redisUrl').
+    globalSetup: ['../../vitest.redis.ts'],
+    testTimeout: 30_000,
+  },
 });

@@ -1,0 +1,373 @@
+/**
+ * A `SessionStore` on Redis, through node-redis: one hash per session, written only by one Lua
+ * compare-and-set, so that any number of responder processes can share a store.
+ */
+import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { MlsTlsError } from '@mlstls/codec';
+import {
+  SESSION_FORMAT,
+  type SessionRecord,
+  type SessionStore,
+  type SessionVersion,
+  type StoreOptions,
+} from '@mlstls/storage';
+import {
+  ClientOfflineError,
+  createClient,
+  ErrorReply,
+  RESP_TYPES,
+  type RedisArgument,
+  type RedisClientType,
+  TimeoutError,
+} from '@redis/client';
+
+/** What the store needs of a node-redis client: any `createClient()` result has it. */
+export type RedisStoreClient = Pick<RedisClientType, 'sendCommand'>;
+
+export interface RedisStoreOptions extends StoreOptions {
+  /** `redis[s]://...` of a server to connect to; the store owns that connection. */
+  readonly url?: string;
+  /**
+   * A connected node-redis client instead of `url`. The caller keeps owning it: `close()`
+   * leaves it open, and its `'error'` events are the caller's to handle.
+   */
+  readonly client?: RedisStoreClient;
+  /** Prepended to the hex of each session id to make its key (default `'mlstls:session:'`). */
+  readonly prefix?: string;
+  /**
+   * How long one command, or one connection attempt, may take before the call rejects with
+   * `ERR_MLSTLS_STORAGE`, in milliseconds (default 5000).
+   */
+  readonly commandTimeout?: number;
+}
+
+const DEFAULT_PREFIX = 'mlstls:session:';
+const DEFAULT_TIMEOUT = 5_000;
+/** The longest wait between two reconnection attempts of an owned client. */
+const MAX_RECONNECT_DELAY = 2_000;
+const MAX_EPOCH = 2n ** 64n - 1n;
+
+/**
+ * The compare-and-set. ARGV: the expectation (`absent`, `epoch`: at that epoch with no pending
+ * commit, `pending`: at that epoch with exactly that pending commit), the expected epoch and
+ * pending commit, the ttl in ms (`0`: none), then the hash's fields as name, value pairs.
+ * Epochs are compared as decimal strings: Lua's numbers are doubles and would round a u64.
+ * The DEL removes a pending field the new record lacks, and with it any old expiry.
+ */
+const COMPARE_AND_SET = `
+local key = KEYS[1]
+if ARGV[1] == 'absent' then
+  if redis.call('EXISTS', key) == 1 then return 0 end
+else
+  local stored = redis.call('HMGET', key, 'epoch', 'pending')
+  if stored[1] ~= ARGV[2] then return 0 end
+  if ARGV[1] == 'epoch' then
+    if stored[2] then return 0 end
+  elseif stored[2] ~= ARGV[3] then
+    return 0
+  end
+end
+redis.call('DEL', key)
+redis.call('HSET', key, unpack(ARGV, 5))
+if ARGV[4] ~= '0' then redis.call('PEXPIRE', key, ARGV[4]) end
+return 1
+`;
+const COMPARE_AND_SET_SHA1 = createHash('sha1').update(COMPARE_AND_SET).digest('hex');
+
+/**
+ * Replies as raw bytes, whatever the client's own type mapping and RESP version: every bulk
+ * string a Buffer, a RESP3 map a flat [name, value, ...] array as in RESP2.
+ */
+const TYPE_MAPPING = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Array };
+
+/**
+ * A session store on a Redis server. Each session is a hash under `prefix + hex(id)` with the
+ * fields `format`, `epoch` (decimal), `state`, `pending` (absent when none) and `peer`; a
+ * `ttl` becomes the key's expiry, restarted by every write.
+ */
+export class RedisStore implements SessionStore {
+  readonly #client: RedisStoreClient;
+  /** The client this store created, which `close()` ends; undefined for a caller's. */
+  readonly #owned: RedisClientType | undefined;
+  readonly #prefix: string;
+  readonly #ttl: number;
+  readonly #timeout: number;
+  #closed = false;
+  /** The owned client's last connection error, the reason a command finds it offline. */
+  #lastError: unknown;
+
+  private constructor(
+    client: RedisStoreClient,
+    owned: RedisClientType | undefined,
+    prefix: string,
+    ttl: number,
+    timeout: number,
+  ) {
+    this.#client = client;
+    this.#owned = owned;
+    this.#prefix = prefix;
+    this.#ttl = ttl;
+    this.#timeout = timeout;
+    owned?.on('error', (error: unknown) => {
+      this.#lastError = error;
+    });
+    owned?.on('ready', () => {
+      this.#lastError = undefined;
+    });
+  }
+
+  /**
+   * A store on `options.client`, or on a new connection to `options.url`. A connection that
+   * fails rejects with `ERR_MLSTLS_STORAGE`; once connected, the store reconnects by itself
+   * after an outage, and calls made while the server is unreachable reject at once.
+   */
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    const prefix = checkPrefix(options.prefix);
+    const ttl = checkTtl(options.ttl);
+    const timeout = checkTimeout(options.commandTimeout);
+    const { url, client: given } = options;
+    if (given !== undefined) {
+      if (url !== undefined) throw eitherUrlOrClient();
+      return new RedisStore(given, undefined, prefix, ttl, timeout);
+    }
+    if (url === undefined) throw eitherUrlOrClient();
+
+    let connected = false;
+    let client: RedisClientType;
+    try {
+      client = createClient({
+        url,
+        // A command during an outage fails now instead of waiting in a queue for a server
+        // that may never come back.
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: timeout,
+          // The first connection is tried once; a later outage is retried forever, with a
+          // growing pause, so the store recovers when the server returns.
+          reconnectStrategy: (retries) =>
+            connected ? Math.min(50 * 2 ** Math.min(retries, 10), MAX_RECONNECT_DELAY) : false,
+        },
+      });
+    } catch {
+      // Without the parser's error as cause: it may quote the url, and a url holds passwords.
+      throw new MlsTlsError(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+        'a RedisStore url must be redis[s]://[[user][:password]@]host[:port][/db]',
+      );
+    }
+    const store = new RedisStore(client, client, prefix, ttl, timeout);
+    try {
+      await client.connect();
+    } catch (error) {
+      client.destroy();
+      throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'could not connect to redis', { cause: error });
+    }
+    connected = true;
+    return store;
+  }
+
+  async get(id: Uint8Array): Promise<SessionRecord | undefined> {
+    const reply = await this.#send(['HGETALL', this.#key(id)], 'HGETALL');
+    return readHash(reply);
+  }
+
+  async compareAndSet(
+    id: Uint8Array,
+    expected: SessionVersion | null,
+    next: SessionRecord,
+  ): Promise<boolean> {
+    const args: RedisArgument[] = [
+      '1',
+      this.#key(id),
+      expected === null ? 'absent' : expected.pending === undefined ? 'epoch' : 'pending',
+      expected === null ? '' : expected.epoch.toString(),
+      expected?.pending === undefined ? '' : bytes(expected.pending),
+      Number.isFinite(this.#ttl) ? String(this.#ttl) : '0',
+      ...fieldsOf(next),
+    ];
+    let reply: unknown;
+    try {
+      reply = await this.#send(['EVALSHA', COMPARE_AND_SET_SHA1, ...args], 'compare-and-set');
+    } catch (error) {
+      // A server that has not seen the script yet (or restarted since) is sent it in full.
+      if (!(error instanceof MlsTlsError && isNoScript(error.cause))) throw error;
+      reply = await this.#send(['EVAL', COMPARE_AND_SET, ...args], 'compare-and-set');
+    }
+    if (reply !== 1 && reply !== 0) {
+      throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'an unexpected reply to the compare-and-set');
+    }
+    return reply === 1;
+  }
+
+  async delete(id: Uint8Array): Promise<void> {
+    await this.#send(['DEL', this.#key(id)], 'DEL');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const client = this.#owned;
+    if (client === undefined) return;
+    // Let commands in flight finish, but never wait longer than one of them may take.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      client.close().catch(() => {}),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, this.#timeout);
+      }),
+    ]);
+    clearTimeout(timer);
+    client.destroy();
+  }
+
+  async #send(args: RedisArgument[], what: string): Promise<unknown> {
+    if (this.#closed) throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'the store is closed');
+    // node-redis times a command out only while it waits to be written; one a hung server
+    // never answers would wait forever, so the store bounds the whole call itself. A reply
+    // given up on may still settle later, and is ignored then.
+    const reply = this.#client.sendCommand(args, {
+      typeMapping: TYPE_MAPPING,
+      timeout: this.#timeout,
+    });
+    reply.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError()), this.#timeout);
+    });
+    try {
+      return await Promise.race([reply, timedOut]);
+    } catch (error) {
+      if (this.#closed) {
+        throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'the store is closed', { cause: error });
+      }
+      const offline = error instanceof ClientOfflineError && this.#lastError !== undefined;
+      throw new MlsTlsError(
+        'ERR_MLSTLS_STORAGE',
+        offline
+          ? `redis is unreachable (${what})`
+          : error instanceof TimeoutError
+            ? `redis ${what} timed out`
+            : `redis ${what} failed`,
+        { cause: offline ? this.#lastError : error },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #key(id: Uint8Array): string {
+    let hex = '';
+    for (const byte of id) hex += byte.toString(16).padStart(2, '0');
+    return this.#prefix + hex;
+  }
+}
+
+/** The hash of `record`, as HSET's name, value pairs. */
+function fieldsOf(record: SessionRecord): RedisArgument[] {
+  const fields: RedisArgument[] = [
+    'format',
+    String(record.format),
+    'epoch',
+    record.epoch.toString(),
+    'state',
+    bytes(record.state),
+    'peer',
+    bytes(record.peer),
+  ];
+  if (record.pending !== undefined) fields.push('pending', bytes(record.pending));
+  return fields;
+}
+
+/**
+ * A copy of `array` to hand to the socket: the caller may reuse its array as soon as a call
+ * returns, while node-redis may still hold the argument in a write buffer.
+ */
+function bytes(array: Uint8Array): Buffer {
+  return Buffer.from(array);
+}
+
+/** The record an HGETALL reply holds; an empty reply is no record. */
+function readHash(reply: unknown): SessionRecord | undefined {
+  if (!Array.isArray(reply) || reply.length % 2 !== 0) throw malformed('not a hash');
+  if (reply.length === 0) return undefined;
+  const fields = new Map<string, Uint8Array>();
+  for (let i = 0; i < reply.length; i += 2) {
+    const name: unknown = reply[i];
+    const value: unknown = reply[i + 1];
+    if (!(name instanceof Uint8Array) || !(value instanceof Uint8Array)) {
+      throw malformed('not a hash of strings');
+    }
+    fields.set(new TextDecoder().decode(name), value);
+  }
+  const format = text(fields.get('format'));
+  if (format !== String(SESSION_FORMAT)) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_STORAGE',
+      format !== undefined && /^[0-9]{1,5}$/.test(format)
+        ? `session record format ${format}`
+        : 'a session record without a known format',
+    );
+  }
+  const epochText = text(fields.get('epoch'));
+  if (epochText === undefined || !/^(0|[1-9][0-9]{0,19})$/.test(epochText)) {
+    throw malformed('no epoch');
+  }
+  const epoch = BigInt(epochText);
+  if (epoch > MAX_EPOCH) throw malformed('an epoch beyond 2^64 - 1');
+  const state = fields.get('state');
+  const peer = fields.get('peer');
+  if (state === undefined || peer === undefined) throw malformed('a field missing');
+  const pending = fields.get('pending');
+  const known = pending === undefined ? 4 : 5;
+  if (fields.size !== known) throw malformed('an unknown field');
+  // Copies: the replies are views into node-redis's read buffers.
+  const record = { format: SESSION_FORMAT, epoch, state: new Uint8Array(state) };
+  return pending === undefined
+    ? { ...record, peer: new Uint8Array(peer) }
+    : { ...record, pending: new Uint8Array(pending), peer: new Uint8Array(peer) };
+}
+
+function text(value: Uint8Array | undefined): string | undefined {
+  return value === undefined ? undefined : new TextDecoder().decode(value);
+}
+
+function malformed(what: string): MlsTlsError {
+  return new MlsTlsError('ERR_MLSTLS_STORAGE', `a stored session that is malformed: ${what}`);
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof ErrorReply && error.message.startsWith('NOSCRIPT');
+}
+
+function eitherUrlOrClient(): MlsTlsError {
+  return new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'give a RedisStore either url or client');
+}
+
+function checkPrefix(prefix: unknown): string {
+  if (prefix === undefined) return DEFAULT_PREFIX;
+  if (typeof prefix !== 'string') {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'prefix must be a string');
+  }
+  return prefix;
+}
+
+function checkTimeout(timeout: number | undefined): number {
+  if (timeout === undefined) return DEFAULT_TIMEOUT;
+  if (!Number.isSafeInteger(timeout) || timeout <= 0) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_ARGUMENT',
+      'commandTimeout must be a positive integer (ms)',
+    );
+  }
+  return timeout;
+}
+
+/** As `checkTtl` of @mlstls/storage's memory store: milliseconds, `Infinity` when absent. */
+function checkTtl(ttl: number | undefined): number {
+  if (ttl === undefined) return Number.POSITIVE_INFINITY;
+  if (!Number.isSafeInteger(ttl) || ttl <= 0) {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'ttl must be a positive integer (ms)');
+  }
+  return ttl;
+}
