@@ -76,6 +76,26 @@ describe('RedisStore', () => {
     expect(await raw.hGet(key, 'epoch')).toBe('8');
   });
 
+  it('loads a format-1 hash written field by field, the layout every later version must read', async () => {
+    const prefix = `${runPrefix}fixture:`;
+    const store = await open({ prefix });
+    const id = Uint8Array.of(0x6d, 0x6c, 0x73);
+    await raw.hSet(`${prefix}6d6c73`, {
+      format: '1',
+      epoch: '18446744073709551615',
+      state: Buffer.from('00ff0d0a', 'hex'),
+      pending: Buffer.alloc(0),
+      peer: Buffer.from('c0ffee', 'hex'),
+    });
+    expect(await store.get(id)).toEqual({
+      format: 1,
+      epoch: 2n ** 64n - 1n,
+      state: Uint8Array.of(0x00, 0xff, 0x0d, 0x0a),
+      pending: new Uint8Array(0),
+      peer: Uint8Array.of(0xc0, 0xff, 0xee),
+    });
+  });
+
   it('keeps stores with different prefixes apart on one server', async () => {
     const a = await open({ prefix: `${runPrefix}a:` });
     const b = await open({ prefix: `${runPrefix}b:` });
