@@ -6,6 +6,7 @@ import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { MlsTlsError } from '@mlstls/codec';
 import {
+  checkTtl,
   SESSION_FORMAT,
   type SessionRecord,
   type SessionStore,
@@ -361,13 +362,4 @@ function checkTimeout(timeout: number | undefined): number {
     );
   }
   return timeout;
-}
-
-/** As `checkTtl` of @mlstls/storage's memory store: milliseconds, `Infinity` when absent. */
-function checkTtl(ttl: number | undefined): number {
-  if (ttl === undefined) return Number.POSITIVE_INFINITY;
-  if (!Number.isSafeInteger(ttl) || ttl <= 0) {
-    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'ttl must be a positive integer (ms)');
-  }
-  return ttl;
 }
