@@ -123,7 +123,7 @@ export async function nextError(emitter: NodeJS.EventEmitter): Promise<Error> {
   return error;
 }
 
-export type Direction = 'toServer' | 'toClient';
+type Direction = 'toServer' | 'toClient';
 
 /**
  * A TCP relay between clients and a server that a test can stall in one direction (what is
