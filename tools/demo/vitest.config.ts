@@ -3,6 +3,12 @@ import { sourceAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: sourceAliases() },
-  // Generous: turbo runs packages in parallel on 2 cores, and property tests share them.
-  test: { include: ['test/**/*.test.ts'], testTimeout: 30_000 },
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Generous: turbo runs packages in parallel on 2 cores, and property tests share them;
+    // the fleet demo also starts two child processes.
+    testTimeout: 60_000,
+    // The fleet demo's Redis: REDIS_URL's server, or one started for the run.
+    globalSetup: ['../../vitest.redis.ts'],
+  },
 });

@@ -1,7 +1,8 @@
 import { runDemo } from './demo.js';
 
 console.log(
-  'mlstls demo: an MLS handshake, data, PCS updates and a key update over loopback TCP\n',
+  'mlstls demo: an MLS handshake, data, PCS updates and a key update over loopback TCP; then the\n' +
+    'transport breaks and the session resumes from SQLite\n',
 );
 const timeout = setTimeout(() => {
   console.error('demo: no result within 60 s');

@@ -1,9 +1,15 @@
 import { expect, it } from 'vitest';
 import { runDemo } from '../src/demo.js';
 
-it('runs the handshake, data both ways, two PCS updates, a key update and close_notify over real TCP', async () => {
+it('runs the handshake, data both ways, two PCS updates and a key update, breaks the transport, resumes from SQLite, and closes with close_notify over real TCP', async () => {
   const { ok, lines } = await runDemo({ bytes: 3 * 2 ** 20 + 12_345 });
   expect(lines.at(-1)).toContain('OK');
   expect(lines.some((line) => line.includes('epoch 3 (local)'))).toBe(true);
+  expect(lines.some((line) => line.includes('connection lost (ERR_MLSTLS_TRUNCATED)'))).toBe(true);
+  expect(lines.some((line) => line.includes('isSessionReused() === true (responder: true)'))).toBe(
+    true,
+  );
+  expect(lines.some((line) => line.includes('initiator: epoch 4 (resumption)'))).toBe(true);
+  expect(lines.some((line) => line.includes('initiator: epoch 5 (local)'))).toBe(true);
   expect(ok).toBe(true);
 });
