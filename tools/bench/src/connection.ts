@@ -33,6 +33,8 @@ import {
   machineSummary,
   median,
   packageVersion,
+  range,
+  spread,
 } from './harness.js';
 import { inMemoryHandshake, responderCredential } from './in-memory-handshake.js';
 import { type MlstlsStack, mlstlsStack } from './mlstls-stack.js';
@@ -129,25 +131,6 @@ function met(figure: Figure): boolean {
   return figure.target.direction === '>='
     ? ratio >= figure.target.value
     : ratio <= figure.target.value;
-}
-
-function digits(value: number): string {
-  const size = Math.abs(value);
-  if (size >= 100) return value.toFixed(0);
-  if (size >= 10) return value.toFixed(1);
-  return value.toFixed(2);
-}
-
-/** Median and min-max of a sample, e.g. `812 (700-850)`, or the value alone for one sample. */
-function spread(values: readonly number[]): string {
-  if (values.length === 0) return '-';
-  if (values.length === 1) return digits(values[0]!);
-  return `${digits(median(values))} (${digits(Math.min(...values))}-${digits(Math.max(...values))})`;
-}
-
-function range(values: readonly number[]): string {
-  if (values.length < 2) return '-';
-  return `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
 }
 
 const SUMMARY: readonly Column[] = [

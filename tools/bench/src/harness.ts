@@ -120,6 +120,26 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+function digits(value: number): string {
+  const size = Math.abs(value);
+  if (size >= 100) return value.toFixed(0);
+  if (size >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+/** Median and min-max of a sample, e.g. `812 (700-850)`, or the value alone for one sample. */
+export function spread(values: readonly number[]): string {
+  if (values.length === 0) return '-';
+  if (values.length === 1) return digits(values[0]!);
+  return `${digits(median(values))} (${digits(Math.min(...values))}-${digits(Math.max(...values))})`;
+}
+
+/** The min-max of ratios, e.g. `0.85-1.02`, or `-` for fewer than two. */
+export function range(values: readonly number[]): string {
+  if (values.length < 2) return '-';
+  return `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
+}
+
 /** The version of an installed package, read beside the file a specifier resolves to. */
 export function packageVersion(specifier: string, name: string): string {
   let url = new URL('.', import.meta.resolve(specifier));

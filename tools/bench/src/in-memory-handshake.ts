@@ -10,6 +10,7 @@ import {
   Initiator,
   Responder,
 } from '@mlstls/state-machine';
+import type { SessionStore } from '@mlstls/storage';
 
 const random = (length: number) => new Uint8Array(randomBytes(length));
 
@@ -31,15 +32,39 @@ async function deliver(from: Initiator | Responder, to: Initiator | Responder): 
   return moved;
 }
 
-/** Milliseconds of one handshake between two in-memory endpoints, suite 1, pinned key. */
-export async function inMemoryHandshake(credential: EndpointCredential): Promise<number> {
+/** Where the two ends of an in-memory connection keep their session. */
+export interface InMemoryStores {
+  readonly initiator: SessionStore;
+  readonly responder: SessionStore;
+  /** The initiator's name for the session: a stored one is resumed. */
+  readonly sessionId: Uint8Array;
+}
+
+/**
+ * One connection between two in-memory endpoints, suite 1, pinned key: a full handshake, or
+ * with `stores` holding a session, a resumption (PROFILE.md section 6). As in the Node binding,
+ * neither end hands out `persist` outputs; with stores, each writes its state there.
+ */
+export async function inMemoryConnection(
+  credential: EndpointCredential,
+  stores?: InMemoryStores,
+): Promise<{ ms: number; resumed: boolean }> {
   const start = process.hrtime.bigint();
-  const responder = new Responder({ random, now: Date.now, credential, ciphersuites: [1] });
+  const responder = new Responder({
+    random,
+    now: Date.now,
+    credential,
+    ciphersuites: [1],
+    persist: false,
+    ...(stores === undefined ? {} : { store: stores.responder }),
+  });
   const initiator = new Initiator({
     random,
     now: Date.now,
     ciphersuite: 1,
     peerSignaturePublicKey: credential.signaturePublicKey,
+    persist: false,
+    ...(stores === undefined ? {} : { store: stores.initiator, sessionId: stores.sessionId }),
   });
   await initiator.start();
   for (let step = 0; step < 100; step++) {
@@ -47,9 +72,14 @@ export async function inMemoryHandshake(credential: EndpointCredential): Promise
     const answered = await deliver(responder, initiator);
     if (!sent && !answered) break;
   }
-  const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (initiator.handshake === undefined || responder.handshake === undefined) {
     throw new Error('the in-memory handshake did not complete');
   }
-  return elapsed;
+  return { ms, resumed: initiator.handshake.resumed };
+}
+
+/** Milliseconds of one full handshake between two in-memory endpoints with no store. */
+export async function inMemoryHandshake(credential: EndpointCredential): Promise<number> {
+  return (await inMemoryConnection(credential)).ms;
 }

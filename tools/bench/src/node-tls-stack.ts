@@ -52,13 +52,26 @@ function makeCertificate(): KeyAndCertificate {
   }
 }
 
+/** node:tls, with resumption by session ticket for the resumption benchmark. */
+export interface NodeTlsStack extends Stack {
+  /**
+   * A client connection offering `session` (the last `'session'` event of an earlier
+   * connection: a TLS 1.3 ticket) for resumption; `undefined` makes a full handshake.
+   */
+  connectWithSession(
+    port: number,
+    session: Buffer | undefined,
+    onSecure: () => void,
+  ): tls.TLSSocket;
+}
+
 /**
  * node:tls as a fair baseline: one SecureContext for every client connection (a `ca` per
  * connect would cost about 0.4 ms each), TLS 1.3 only, and TLS_AES_128_GCM_SHA256 set on both
  * contexts (a `ciphers` connect option would be ignored beside `secureContext`). The client
  * verifies the certificate, as an mlstls client verifies the server's credential.
  */
-export function nodeTlsStack(): Stack {
+export function nodeTlsStack(): NodeTlsStack {
   const { key, cert } = makeCertificate();
   const clientContext = tls.createSecureContext({
     ca: cert,
@@ -86,6 +99,17 @@ export function nodeTlsStack(): Stack {
     },
     connect(port, onSecure) {
       return tls.connect({ host: '127.0.0.1', port, secureContext: clientContext }, onSecure);
+    },
+    connectWithSession(port, session, onSecure) {
+      return tls.connect(
+        {
+          host: '127.0.0.1',
+          port,
+          secureContext: clientContext,
+          ...(session === undefined ? {} : { session }),
+        },
+        onSecure,
+      );
     },
     describe(socket) {
       const tlsSocket = socket as tls.TLSSocket;

@@ -15,9 +15,13 @@ import {
   type ClientState,
   createCommit,
   createGroup,
+  decodeGroupState,
+  decodeMlsMessage,
   defaultKeyPackageEqualityConfig,
   defaultPaddingConfig,
   emptyPskIndex,
+  encodeGroupState,
+  encodeMlsMessage,
   generateKeyPackageWithKey,
   getCiphersuiteFromName,
   getCiphersuiteImpl,
@@ -221,4 +225,112 @@ export async function commitAndProcess(
     throw new Error('the responder did not follow the commit');
   }
   return { initiator: newState, responder: result.newState };
+}
+
+/** Both members' group states as a store keeps them (ts-mls's `encodeGroupState`). */
+export interface StoredGroup {
+  readonly initiator: Uint8Array;
+  readonly responder: Uint8Array;
+}
+
+export function storeGroup(group: TwoMemberGroup): StoredGroup {
+  return {
+    initiator: encodeGroupState(group.initiator),
+    responder: encodeGroupState(group.responder),
+  };
+}
+
+/** The MLS steps of one resumption (PROFILE.md section 6), each in milliseconds, in order. */
+export interface ResumptionSteps {
+  /** Initiator: decodes its stored group state. */
+  readonly initiatorDecode: number;
+  /** Initiator: `createCommit` with no proposals (an UpdatePath), encoded as an MLSMessage. */
+  readonly commit: number;
+  /** Initiator: encodes its new state, stored before the flight is sent. */
+  readonly initiatorEncode: number;
+  /** Responder: decodes its stored group state. */
+  readonly responderDecode: number;
+  /** Responder: decodes the MLSMessage and processes the commit. */
+  readonly process: number;
+  /** Responder: encodes its new state, stored before epoch_key_update is sent. */
+  readonly responderEncode: number;
+  /** Both: the MLS-Exporter secret the record keys come from, once per side. */
+  readonly exporters: number;
+  /** Initiator: encodes its state again once epoch_key_update confirms the commit. */
+  readonly confirmEncode: number;
+}
+
+function decodeStored(bytes: Uint8Array): ClientState {
+  const decoded = decodeGroupState(bytes.slice(), 0);
+  if (decoded === undefined || decoded[1] !== bytes.length) throw new Error('a bad stored state');
+  return { ...decoded[0], clientConfig: GROUP_CONFIG };
+}
+
+/**
+ * One resumption at the MLS level, as an mlstls connection does it on stored states: each
+ * member decodes its state, the initiator commits a self-update, the responder processes it,
+ * each encodes its new state for the store. Returns the states to store and each step's time.
+ */
+export async function resumeGroup(
+  stored: StoredGroup,
+  cs: CiphersuiteImpl,
+): Promise<{ stored: StoredGroup; steps: ResumptionSteps }> {
+  let start = process.hrtime.bigint();
+  const initiator = decodeStored(stored.initiator);
+  const initiatorDecode = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const { newState, commit } = await createCommit({ state: initiator, cipherSuite: cs });
+  if (commit.wireformat !== 'mls_private_message') throw new Error('a commit in public');
+  const commitBytes = encodeMlsMessage(commit);
+  const commitMs = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  encodeGroupState(newState);
+  const initiatorEncode = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const responder = decodeStored(stored.responder);
+  const responderDecode = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const message = decodeMlsMessage(commitBytes, 0)?.[0];
+  if (message?.wireformat !== 'mls_private_message') throw new Error('the commit does not decode');
+  const result = await processMessage(message, responder, emptyPskIndex, acceptAll, cs);
+  if (
+    result.kind !== 'newState' ||
+    result.newState.groupContext.epoch !== newState.groupContext.epoch
+  ) {
+    throw new Error('the responder did not follow the commit');
+  }
+  const processMs = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const responderState = encodeGroupState(result.newState);
+  const responderEncode = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const empty = new Uint8Array(0);
+  for (const state of [newState, result.newState]) {
+    await mlsExporter(state.keySchedule.exporterSecret, 'EXPORTER', empty, 32, cs);
+  }
+  const exporters = elapsedMs(start);
+
+  start = process.hrtime.bigint();
+  const initiatorState = encodeGroupState(newState);
+  const confirmEncode = elapsedMs(start);
+
+  return {
+    stored: { initiator: initiatorState, responder: responderState },
+    steps: {
+      initiatorDecode,
+      commit: commitMs,
+      initiatorEncode,
+      responderDecode,
+      process: processMs,
+      responderEncode,
+      exporters,
+      confirmEncode,
+    },
+  };
 }
