@@ -364,6 +364,8 @@ export class MlsTlsSocket extends Duplex {
           this.#secure = true;
           this.authorized = output.info.authorized;
           this.authorizationError = output.info.authorizationError;
+          // The 'epoch' event follows; the listeners of 'secureConnect' already see the epoch.
+          this.#epoch = output.info.epoch;
           this.#onSecure(this);
           this.#releaseHeldWrites();
           break;

@@ -114,6 +114,15 @@ describe('handshake and data', () => {
     expect(client.getCipher()).toBeDefined();
   });
 
+  it("knows its epoch inside the 'secureConnect' and 'secureConnection' listeners", async () => {
+    const seen: bigint[] = [];
+    const server = await startServer({}, (socket) => seen.push(socket.epoch));
+    const client = connectPinned(server);
+    client.on('secureConnect', () => seen.push(client.epoch));
+    await once(client, 'secureConnect');
+    expect(seen).toEqual([1n, 1n]);
+  });
+
   it('delivers many small writes, batched by cork(), whole and in order', async () => {
     const server = await startServer();
     const accepted = nextSecureConnection(server);
