@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, generateCredential, type MlsTlsSocket } from '@mlstls/node';
+import { redisServer } from '@mlstls/redis-server';
 import { RedisStore } from '@mlstls/storage-redis';
 import { SqliteStore } from '@mlstls/storage-sqlite';
 import type { DemoResult } from './demo.js';
 import type { FleetResponderConfig, FleetResponderReport } from './fleet-responder.js';
-import { redisServer } from './redis-server.js';
 import { type Relay, startRelay } from './relay.js';
 import { digest, errorName, type Received, receive, secured, within } from './socket-waits.js';
 

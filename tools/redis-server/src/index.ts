@@ -1,8 +1,7 @@
 /**
- * The Redis server of the resumption benchmark: `REDIS_URL` when set, else a private
- * `redis-server` from PATH on a free port of 127.0.0.1, without persistence, stopped by its pid
- * at the end. Every wait is bounded; a server that cannot be had is a reason to skip, not a
- * failure.
+ * The Redis server of the tests (vitest.redis.ts), the fleet demo and the resumption benchmark:
+ * the one a URL names (REDIS_URL), or a private `redis-server` from PATH on a free port of
+ * 127.0.0.1, without persistence, stopped by its pid. Every wait is bounded.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,19 +12,23 @@ const START_TIMEOUT_MS = 5_000;
 /** How long a stopped server may take to exit before SIGKILL. */
 const STOP_TIMEOUT_MS = 2_000;
 
+const INSTALL_HINT =
+  'install it (Debian/Ubuntu: apt-get install -y --no-install-recommends redis-server) ' +
+  'or set REDIS_URL to a server that may be written to';
+
 export interface RedisServer {
   readonly url: string;
-  /** Where it comes from, for the report: `REDIS_URL` or the started binary's version. */
+  /** Where it comes from, for reports: `REDIS_URL` or the started binary and its pid. */
   readonly origin: string;
-  /** Stops the server if this process started it. */
+  /** Whether this process started it (and `stop()` ends it). */
+  readonly started: boolean;
   stop(): Promise<void>;
 }
 
-/** A Redis server to use, or why there is none. */
-export async function redisServer(): Promise<RedisServer | { readonly skipped: string }> {
-  const given = process.env.REDIS_URL;
-  if (given !== undefined && given !== '') {
-    return { url: given, origin: 'REDIS_URL', stop: async () => {} };
+/** `url` when given, else a started redis-server; rejects with the reason when none can be had. */
+export async function redisServer(url: string | undefined): Promise<RedisServer> {
+  if (url !== undefined && url !== '') {
+    return { url, origin: 'REDIS_URL', started: false, stop: async () => {} };
   }
   const port = await freePort();
   const server = spawn(
@@ -39,31 +42,38 @@ export async function redisServer(): Promise<RedisServer | { readonly skipped: s
   };
   server.stdout?.on('data', collect);
   server.stderr?.on('data', collect);
-  const failed = new Promise<string>((resolve) => {
+  // Rejects if the server cannot start or dies before it answers; after that an exit (our own
+  // stop) is expected, so the rejection is ignored.
+  const failed = new Promise<never>((_, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      resolve(
-        error.code === 'ENOENT'
-          ? 'redis-server is not on PATH and REDIS_URL is not set'
-          : `redis-server did not start: ${error.message}`,
+      reject(
+        new Error(
+          error.code === 'ENOENT'
+            ? `redis-server is not on PATH: ${INSTALL_HINT}`
+            : `redis-server did not start: ${error.message}`,
+        ),
       ),
     );
     server.once('exit', (code, signal) =>
-      resolve(`redis-server exited (code ${code}, signal ${signal}): ${output.trim()}`),
+      reject(
+        new Error(`redis-server exited at once (code ${code}, signal ${signal}): ${output.trim()}`),
+      ),
     );
   });
-  const running = () => server.exitCode === null && server.signalCode === null;
-  const outcome = await Promise.race([
-    server.pid === undefined ? failed : waitForPong(port, running),
-    failed,
-  ]);
-  if (outcome !== true) {
+  failed.catch(() => {});
+  try {
+    const running = () => server.exitCode === null && server.signalCode === null;
+    // Without a pid the spawn failed; its 'error' event is on its way.
+    await Promise.race([server.pid === undefined ? failed : untilPong(port, running), failed]);
+  } catch (error) {
     await stop(server);
-    return { skipped: typeof outcome === 'string' ? outcome : 'redis-server did not answer PING' };
+    throw error;
   }
-  const version = /version=([0-9.]+)/.exec(output)?.[1];
+  const version = /version=([0-9.]+)/.exec(output)?.[1] ?? '';
   return {
     url: `redis://127.0.0.1:${port}`,
-    origin: `redis-server ${version ?? ''} started on 127.0.0.1:${port} (pid ${server.pid}, --save '' --appendonly no)`,
+    origin: `redis-server ${version} started on 127.0.0.1:${port} (pid ${server.pid}, --save '' --appendonly no)`,
+    started: true,
     stop: () => stop(server),
   };
 }
@@ -80,14 +90,14 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** True once the server answers PING; false after START_TIMEOUT_MS or when it has exited. */
-async function waitForPong(port: number, running: () => boolean): Promise<boolean> {
+/** Resolves once the server answers PING; rejects after START_TIMEOUT_MS or once it exited. */
+async function untilPong(port: number, running: () => boolean): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline && running()) {
-    if (await answersPing(port)) return true;
+    if (await answersPing(port)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return false;
+  throw new Error(`redis-server on port ${port} did not answer PING within ${START_TIMEOUT_MS} ms`);
 }
 
 function answersPing(port: number): Promise<boolean> {
@@ -101,7 +111,7 @@ function answersPing(port: number): Promise<boolean> {
     socket.setTimeout(500, () => done(false));
     socket.on('error', () => done(false));
     socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
+    socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString();
       if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
     });
