@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { EndpointCredential } from '@mlstls/node';
 import { within } from './bounded-wait.js';
 import type {
+  ResponderCommand,
   ResponderConfig,
   ResponderReport,
   ResponderStoreConfig,
@@ -39,6 +40,7 @@ export interface ResponderProcess {
     what: string,
     ms: number,
   ): Promise<void>;
+  send(command: ResponderCommand): void;
   /** Ends the process (SIGTERM, then SIGKILL after 2 s) and waits for its exit. */
   stop(): Promise<void>;
 }
@@ -78,21 +80,26 @@ export async function startResponder(options: {
     notify();
   });
 
-  const until: ResponderProcess['until'] = (condition, what, ms) =>
-    within(
-      (async () => {
-        while (!condition(reports)) {
-          if (exit !== undefined) {
-            throw new Error(
-              `${options.name} exited (${exit.code ?? exit.signal}) before ${what}:\n${stderr}`,
-            );
+  const until: ResponderProcess['until'] = async (condition, what, ms) => {
+    try {
+      await within(
+        (async () => {
+          while (!condition(reports)) {
+            if (exit !== undefined) {
+              throw new Error(`exited (${exit.code ?? exit.signal}):\n${stderr}`);
+            }
+            await new Promise<void>((resolve) => wake.push(resolve));
           }
-          await new Promise<void>((resolve) => wake.push(resolve));
-        }
-      })(),
-      ms,
-      `${options.name}: ${what}`,
-    );
+        })(),
+        ms,
+        what,
+      );
+    } catch (error) {
+      throw new Error(
+        `${options.name}, waiting for ${what}: ${(error as Error).message}; its reports: ${summarize(reports)}`,
+      );
+    }
+  };
 
   const config: ResponderConfig = {
     credential: options.credential,
@@ -118,6 +125,9 @@ export async function startResponder(options: {
       return stderr;
     },
     until,
+    send: (command) => {
+      child.send(command);
+    },
     stop: async () => {
       if (exit !== undefined) return;
       child.kill('SIGTERM');
@@ -137,4 +147,19 @@ export async function startResponder(options: {
     throw error;
   }
   return responder;
+}
+
+/** Reports counted by type (and code), for failure messages. */
+export function summarize(reports: readonly ResponderReport[]): string {
+  const counts = new Map<string, number>();
+  for (const report of reports) {
+    const key =
+      report.type === 'clientError' || report.type === 'socketError'
+        ? `${report.type} ${report.code}`
+        : report.type === 'secureConnection'
+          ? `secureConnection${report.resumed ? ' (resumed)' : ''}`
+          : report.type;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return JSON.stringify(Object.fromEntries(counts));
 }

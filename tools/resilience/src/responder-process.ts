@@ -9,7 +9,7 @@ import {
   type MlsTlsServer,
   type MlsTlsSocket,
 } from '@mlstls/node';
-import type { SessionStore } from '@mlstls/storage';
+import type { SessionRecord, SessionStore } from '@mlstls/storage';
 import { RedisStore } from '@mlstls/storage-redis';
 import { SqliteStore } from '@mlstls/storage-sqlite';
 
@@ -27,11 +27,22 @@ export interface ResponderConfig {
 }
 
 /**
+ * What the parent may tell a running responder. `holdReads` arms a read barrier: from then on
+ * every session read is made, reported (`read`) and held until `releaseReads`, which also
+ * disarms it. With every racer's read held, all of them load the same stored version before
+ * any of them writes: the worst case a compare-and-set has to decide.
+ */
+export type ResponderCommand = { readonly type: 'holdReads' } | { readonly type: 'releaseReads' };
+
+/**
  * What a responder process reports, in order. `connection` numbers the server-side sockets of
  * this process from 1.
  */
 export type ResponderReport =
   | { readonly type: 'listening'; readonly port: number }
+  | { readonly type: 'holdingReads' }
+  /** A session read, made and held at the barrier: the epoch it found. */
+  | { readonly type: 'read'; readonly epoch: bigint | undefined }
   | {
       readonly type: 'secureConnection';
       readonly connection: number;
@@ -76,8 +87,43 @@ async function openStore(config: ResponderStoreConfig): Promise<SessionStore> {
   return new SqliteStore({ path: config.path });
 }
 
+/** The read barrier of `ResponderCommand`: resolves held reads on release. */
+let barrier: { readonly released: Promise<void>; readonly release: () => void } | undefined;
+
+function onCommand(command: ResponderCommand): void {
+  if (command.type === 'holdReads') {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    barrier = { released, release };
+    report({ type: 'holdingReads' });
+  } else {
+    barrier?.release();
+    barrier = undefined;
+  }
+}
+
+/** `store` with its reads held at the barrier while it is armed; writes pass straight on. */
+function behindReadBarrier(store: SessionStore): SessionStore {
+  return {
+    get: async (id: Uint8Array): Promise<SessionRecord | undefined> => {
+      const held = barrier;
+      const record = await store.get(id);
+      if (held !== undefined) {
+        report({ type: 'read', epoch: record?.epoch });
+        await held.released;
+      }
+      return record;
+    },
+    compareAndSet: (id, expected, next) => store.compareAndSet(id, expected, next),
+    delete: (id) => store.delete(id),
+    close: () => store.close(),
+  };
+}
+
 async function serve(config: ResponderConfig): Promise<MlsTlsServer> {
-  const store = await openStore(config.store);
+  const store = behindReadBarrier(await openStore(config.store));
   let connections = 0;
   const server = createServer({ store, credential: config.credential }, (socket: MlsTlsSocket) => {
     const connection = ++connections;
@@ -123,4 +169,5 @@ process.on('unhandledRejection', (reason) => {
 process.on('disconnect', () => process.exit(0));
 process.once('message', (config: ResponderConfig) => {
   void serve(config);
+  process.on('message', onCommand);
 });

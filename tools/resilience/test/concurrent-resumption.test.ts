@@ -2,7 +2,7 @@
 // PROFILE.md section 6: the responder's write is a compare-and-set against the epoch and
 // pending commit it loaded, "so of two concurrent resumptions of one stored state exactly one
 // succeeds; the loser gets the same fatal alert". Here fifty of them race, through two
-// responder processes that share one Redis.
+// responder processes that share one Redis, each racer holding the same stored version.
 import { once } from 'node:events';
 import {
   connect,
@@ -19,8 +19,8 @@ import {
   type ResponderProcess,
   type ResponderReport,
   startResponder,
+  summarize,
 } from '../src/responder-fleet.js';
-import { type StartingGate, startStartingGate } from '../src/starting-gate.js';
 
 const EXPORTER_LABEL = 'EXPORTER-check';
 const CLIENTS = 50;
@@ -29,11 +29,9 @@ const UNKNOWN_PSK_IDENTITY = 115;
 const responders: ResponderProcess[] = [];
 const sockets: MlsTlsSocket[] = [];
 const stores: RedisStore[] = [];
-const gates: StartingGate[] = [];
 
 afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy();
-  await Promise.all(gates.splice(0).map((gate) => gate.close()));
   await Promise.all(responders.splice(0).map((responder) => responder.stop()));
   await Promise.all(stores.splice(0).map((store) => store.close()));
 });
@@ -114,11 +112,21 @@ function unconfirmedCommitsOf(session: Uint8Array): number {
   return count;
 }
 
+function tally(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
+
 const resumedConnections = (reports: readonly ResponderReport[]) =>
   reports.filter(
     (report): report is Extract<ResponderReport, { type: 'secureConnection' }> =>
       report.type === 'secureConnection' && report.resumed,
   );
+const isHoldingReads = (report: ResponderReport) => report.type === 'holdingReads';
+/** The epochs of the session reads held at a responder's barrier. */
+const readsAtBarrier = (reports: readonly ResponderReport[]) =>
+  reports.flatMap((report) => (report.type === 'read' ? [report.epoch] : []));
 /** The epochs server-side connections entered by resumption. */
 const resumptionEpochs = (reports: readonly ResponderReport[]) =>
   reports.flatMap((report) =>
@@ -134,7 +142,7 @@ const clientErrors = (reports: readonly ResponderReport[]) =>
       report.type === 'clientError',
   );
 
-it('lets exactly one of 50 concurrent resumptions of one stored state win, through two responder processes on one Redis, and stores the winner', async () => {
+it('lets exactly one of 50 resumptions that all read one stored state win, through two responder processes on one Redis, refuses the 49 others with unknown_psk_identity, and stores the winner', async () => {
   const credential = await generateCredential({ ciphersuite: 1 });
   const pinned = credential.signaturePublicKey;
   const { a, b, store } = await fleetOnRedis(credential);
@@ -156,35 +164,54 @@ it('lets exactly one of 50 concurrent resumptions of one stored state win, throu
   expect(decodeSessionRecord(stored).epoch).toBe(1n);
   expect((await store.get(groupId))?.epoch).toBe(1n);
 
-  // Fifty resumptions of that one session, alternately to A and B, held at a gate until
-  // every flight is built and then let through together.
-  const gate = await startStartingGate([a.port, b.port], CLIENTS);
-  gates.push(gate);
-  const targets = Array.from({ length: CLIENTS }, (_, i) => (i % 2 === 0 ? a : b));
-  const attempts = targets.map((target) =>
-    resume(stored, gate.ports[target === a ? 0 : 1]!, pinned),
+  // Fifty resumptions of that one session, alternately to A and B. Both hold every session
+  // read until all fifty have read: each racer then holds the same stored version, and only
+  // the compare-and-set can pick the winner.
+  for (const responder of [a, b]) responder.send({ type: 'holdReads' });
+  await Promise.all(
+    [a, b].map((responder) =>
+      responder.until((reports) => reports.some(isHoldingReads), 'the read barrier', 10_000),
+    ),
   );
+  const targets = Array.from({ length: CLIENTS }, (_, i) => (i % 2 === 0 ? a : b));
+  const attempts = targets.map((target) => resume(stored, target.port, pinned));
+  await Promise.all(
+    [a, b].map((responder) =>
+      responder.until(
+        (reports) => readsAtBarrier(reports).length === CLIENTS / 2,
+        `${CLIENTS / 2} session reads`,
+        60_000,
+      ),
+    ),
+  );
+  expect([...readsAtBarrier(a.reports), ...readsAtBarrier(b.reports)]).toEqual(
+    Array(CLIENTS).fill(1n),
+  );
+  for (const responder of [a, b]) responder.send({ type: 'releaseReads' });
   const outcomes = await within(
     Promise.all(attempts.map((attempt) => attempt.outcome)),
     90_000,
     `${CLIENTS} concurrent resumptions`,
   );
 
-  const won = outcomes.flatMap((outcome, i) => (outcome === 'secure' ? [i] : []));
-  expect(won).toHaveLength(1);
-  const winnerIndex = won[0]!;
+  // Tallied, so that a failure shows every outcome.
+  const described = outcomes.map((outcome) =>
+    outcome === 'secure'
+      ? 'secure'
+      : outcome instanceof MlsTlsError
+        ? `${outcome.code} (alert ${outcome.alert})`
+        : `${outcome.name}: ${outcome.message}`,
+  );
+  expect(tally(described), JSON.stringify(outcomes.map(String))).toEqual({
+    secure: 1,
+    [`ERR_MLSTLS_UNKNOWN_PSK_IDENTITY (alert ${UNKNOWN_PSK_IDENTITY})`]: CLIENTS - 1,
+  });
+  const winnerIndex = outcomes.indexOf('secure');
   const winner = attempts[winnerIndex]!;
   const winnerServer = targets[winnerIndex]!;
   const otherServer = winnerServer === a ? b : a;
   expect(winner.socket.isSessionReused()).toBe(true);
   expect(winner.socket.epoch).toBe(2n);
-  const losses = outcomes.filter((outcome): outcome is Error => outcome !== 'secure');
-  expect(losses).toHaveLength(CLIENTS - 1);
-  for (const error of losses) {
-    expect(error).toBeInstanceOf(MlsTlsError);
-    expect((error as MlsTlsError).code).toBe('ERR_MLSTLS_UNKNOWN_PSK_IDENTITY');
-    expect((error as MlsTlsError).alert).toBe(UNKNOWN_PSK_IDENTITY);
-  }
 
   // The servers saw the same: one resumed connection, 49 refusals, 25 clients each.
   await winnerServer.until(
@@ -198,7 +225,9 @@ it('lets exactly one of 50 concurrent resumptions of one stored state win, throu
   await otherServer.until((reports) => refusals(reports) === CLIENTS / 2, '25 refusals', 20_000);
   expect(resumedConnections(otherServer.reports)).toHaveLength(0);
   for (const responder of [a, b]) {
-    expect(clientErrors(responder.reports)).toHaveLength(refusals(responder.reports));
+    expect(clientErrors(responder.reports), summarize(responder.reports)).toHaveLength(
+      refusals(responder.reports),
+    );
   }
   const [resumedAtServer] = resumedConnections(winnerServer.reports);
   expect(resumptionEpochs(winnerServer.reports)).toEqual([winner.socket.epoch]);
@@ -206,14 +235,13 @@ it('lets exactly one of 50 concurrent resumptions of one stored state win, throu
     winner.socket.exportKeyingMaterial(32, EXPORTER_LABEL),
   );
 
-  // The gate made it a race: some refusals were decided by the compare-and-set itself, not
-  // by a later read of the winner's epoch.
-  const lostCompareAndSet = [a, b].flatMap((responder) =>
-    clientErrors(responder.reports).filter((report) =>
-      report.message.includes('another connection resumed this session first'),
-    ),
+  // Every loser held the version the winner replaced: the compare-and-set refused them all.
+  const refusalReasons = [a, b].flatMap((responder) =>
+    clientErrors(responder.reports).map((report) => report.message),
   );
-  expect(lostCompareAndSet.length).toBeGreaterThan(0);
+  expect(tally(refusalReasons)).toEqual({
+    'resumption refused: another connection resumed this session first': CLIENTS - 1,
+  });
   // Redis holds the winner's state.
   expect((await store.get(groupId))?.epoch).toBe(winner.socket.epoch);
 
@@ -248,7 +276,10 @@ it('lets exactly one of 50 concurrent resumptions of one stored state win, throu
   for (const responder of [a, b]) {
     expect(responder.exit, responder.stderr).toBeUndefined();
     expect(responder.reports.filter((report) => report.type === 'fatal')).toEqual([]);
-    expect(responder.reports.filter((report) => report.type === 'socketError')).toEqual([]);
+    expect(
+      responder.reports.filter((report) => report.type === 'socketError'),
+      summarize(responder.reports),
+    ).toEqual([]);
   }
   expect(winner.errors).toEqual([]);
   expect(again.errors).toEqual([]);
