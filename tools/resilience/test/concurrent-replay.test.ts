@@ -1,4 +1,3 @@
-/// <reference path="../../../vitest.redis.ts" />
 // PROFILE.md section 6: "a `resumption` whose commit was not applied (t <= m: a replay)" is
 // refused with unknown_psk_identity in a plaintext record, "and nothing stored changes". The
 // flight is captured on the wire by a relay and sent again byte for byte over a new TCP

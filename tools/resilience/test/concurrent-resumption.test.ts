@@ -1,4 +1,3 @@
-/// <reference path="../../../vitest.redis.ts" />
 // PROFILE.md section 6: the responder's write is a compare-and-set against the epoch and
 // pending commit it loaded, "so of two concurrent resumptions of one stored state exactly one
 // succeeds; the loser gets the same fatal alert". Here fifty of them race, through two
