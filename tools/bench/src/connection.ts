@@ -28,8 +28,8 @@ import {
 } from './connection-load.js';
 import {
   type Column,
+  formatHead,
   formatRow,
-  formatRule,
   machineSummary,
   median,
   packageVersion,
@@ -147,13 +147,7 @@ const SUMMARY: readonly Column[] = [
 function printSummary(): string[] {
   console.log('');
   console.log('Summary (ratio = mlstls median / baseline median):');
-  console.log(
-    formatRow(
-      SUMMARY,
-      SUMMARY.map((column) => column.title),
-    ),
-  );
-  console.log(formatRule(SUMMARY));
+  console.log(formatHead(SUMMARY));
   const missed: string[] = [];
   for (const figure of figures) {
     const ratio = ratioOf(figure);
@@ -218,13 +212,7 @@ async function handshakes(stacks: readonly [Stack, Stack]): Promise<void> {
       throw new Error(`${stack.name} negotiated ${suite} ${version}, not ${TLS_SUITE} TLSv1.3`);
     }
   }
-  console.log(
-    formatRow(
-      HANDSHAKE_COLUMNS,
-      HANDSHAKE_COLUMNS.map((column) => column.title),
-    ),
-  );
-  console.log(formatRule(HANDSHAKE_COLUMNS));
+  console.log(formatHead(HANDSHAKE_COLUMNS));
   for (const concurrency of [1, CONCURRENCY]) {
     for (const stack of stacks) {
       await handshakeRound(stack, ports.get(stack)!, concurrency, WARMUP_MS);

@@ -187,3 +187,12 @@ export function formatRow(columns: readonly Column[], cells: readonly string[]):
 export function formatRule(columns: readonly Column[]): string {
   return columns.map((column) => '-'.repeat(column.width)).join('  ');
 }
+
+/** A table's head: the titles, and a rule under them; each line after `indent`. */
+export function formatHead(columns: readonly Column[], indent = ''): string {
+  const titles = formatRow(
+    columns,
+    columns.map((column) => column.title),
+  );
+  return `${indent}${titles}\n${indent}${formatRule(columns)}`;
+}

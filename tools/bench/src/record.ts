@@ -19,8 +19,8 @@ import {
   type CompareOptions,
   type Contender,
   compare,
+  formatHead,
   formatRow,
-  formatRule,
   machineSummary,
   median,
   packageVersion,
@@ -254,13 +254,7 @@ function main(): void {
       'opened per second.',
   );
   console.log('');
-  console.log(
-    formatRow(
-      COLUMNS,
-      COLUMNS.map((column) => column.title),
-    ),
-  );
-  console.log(formatRule(COLUMNS));
+  console.log(formatHead(COLUMNS));
 
   const checked = new Set<string>();
   const missed: string[] = [];

@@ -31,8 +31,8 @@ import { MemoryStore } from '@mlstls/storage';
 import { SqliteStore } from '@mlstls/storage-sqlite';
 import {
   type Column,
+  formatHead,
   formatRow,
-  formatRule,
   machineSummary,
   median,
   packageVersion,
@@ -548,13 +548,7 @@ const COMPARISONS: readonly Comparison[] = [
 
 function printRows(variants: readonly Variant[], results: ReadonlyMap<Variant, RoundResult[]>) {
   console.log('');
-  console.log(
-    formatRow(
-      ROW_COLUMNS,
-      ROW_COLUMNS.map((column) => column.title),
-    ),
-  );
-  console.log(formatRule(ROW_COLUMNS));
+  console.log(formatHead(ROW_COLUMNS));
   for (const variant of variants) {
     const rounds = results.get(variant)!;
     const total = rounds.reduce((sum, round) => sum + round.connections, 0);
@@ -586,13 +580,7 @@ function printRatios(
   const byName = new Map(variants.map((variant) => [variant.name, results.get(variant)!]));
   console.log('');
   console.log('Ratios (candidate median / baseline median; min-max over the rounds side by side):');
-  console.log(
-    formatRow(
-      RATIO_COLUMNS,
-      RATIO_COLUMNS.map((column) => column.title),
-    ),
-  );
-  console.log(formatRule(RATIO_COLUMNS));
+  console.log(formatHead(RATIO_COLUMNS));
   const missed: string[] = [];
   for (const { candidate, baseline, target } of COMPARISONS) {
     const a = byName.get(candidate);
@@ -752,13 +740,7 @@ function printSplit(
       "above) and the 'rest' (binding, TCP, event loop); then 'echo' and 'close'. CPU = all " +
       'processes of the row, ms per connection. Medians of per-round means.',
   );
-  console.log(
-    `   ${formatRow(
-      SPLIT_COLUMNS,
-      SPLIT_COLUMNS.map((column) => column.title),
-    )}`,
-  );
-  console.log(`   ${formatRule(SPLIT_COLUMNS)}`);
+  console.log(formatHead(SPLIT_COLUMNS, '   '));
   for (const variant of variants) {
     if (!variant.name.startsWith('mlstls')) continue;
     const rounds = results.get(variant)!;
