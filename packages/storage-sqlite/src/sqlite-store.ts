@@ -1,6 +1,7 @@
 import { MlsTlsError } from '@mlstls/codec';
 import {
   checkTtl,
+  isAtVersion,
   SESSION_FORMAT,
   type SessionRecord,
   type SessionStore,
@@ -274,18 +275,6 @@ function encodeEpoch(epoch: bigint): Uint8Array {
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setBigUint64(0, epoch);
   return bytes;
-}
-
-function isAtVersion(stored: SessionVersion | undefined, expected: SessionVersion | null): boolean {
-  if (stored === undefined || expected === null) return stored === undefined && expected === null;
-  return stored.epoch === expected.epoch && sameBytes(stored.pending, expected.pending);
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function checkTable(table: string | undefined): string {

@@ -76,9 +76,9 @@ export function versionOf(record: SessionRecord): SessionVersion {
     : { epoch: record.epoch, pending: record.pending.slice() };
 }
 
-/** Whether a stored record is at `expected` (`null`: whether none is stored). */
+/** Whether a stored record (or its version) is at `expected` (`null`: whether none is stored). */
 export function isAtVersion(
-  stored: SessionRecord | undefined,
+  stored: SessionVersion | undefined,
   expected: SessionVersion | null,
 ): boolean {
   if (expected === null || stored === undefined) return expected === null && stored === undefined;
