@@ -115,18 +115,28 @@ const responderOutcomes = new Map<string, number>();
 
 async function responderSurvives(bytes: Uint8Array): Promise<void> {
   const responder = new Responder({ random, now, credential: responderCredential });
-  for (let at = 0; at < bytes.length; at += 211)
-    await responder.receive(bytes.subarray(at, at + 211));
+  const error = await feed(responder, bytes, 211);
+  responderOutcomes.set(error.code, (responderOutcomes.get(error.code) ?? 0) + 1);
+}
+
+/**
+ * Gives `bytes` to a responder in pieces of `piece` bytes, then ends the transport, and returns
+ * the one error that must come out: a well-formed MlsTlsError. Every input ends in one: at the
+ * latest, the transport ends without close_notify.
+ */
+async function feed(responder: Responder, bytes: Uint8Array, piece: number): Promise<MlsTlsError> {
+  for (let at = 0; at < bytes.length; at += piece) {
+    await responder.receive(bytes.subarray(at, at + piece));
+  }
   await responder.receiveEnd();
   const errors: MlsTlsError[] = [];
   for (let output = responder.poll(); output; output = responder.poll()) {
     if (output.type === 'error') errors.push(output.error);
   }
-  // Every input ends in an error: at the latest, the transport ends without close_notify.
   const [error] = errors;
   if (errors.length !== 1 || error === undefined) throw new Error(`${errors.length} errors`);
   if (!(error instanceof MlsTlsError) || error.alert !== ErrorCode[error.code]) throw error;
-  responderOutcomes.set(error.code, (responderOutcomes.get(error.code) ?? 0) + 1);
+  return error;
 }
 
 // A real resumption flight (connection_update(C1), resumption(C2)) of a stored session, whose
@@ -192,16 +202,7 @@ async function resumptionSurvives(bytes: Uint8Array): Promise<void> {
   const store = new MemoryStore();
   await store.compareAndSet(groupId, null, stored);
   const responder = new Responder({ random, now, credential: responderCredential, store });
-  for (let at = 0; at < bytes.length; at += 307)
-    await responder.receive(bytes.subarray(at, at + 307));
-  await responder.receiveEnd();
-  const errors: MlsTlsError[] = [];
-  for (let output = responder.poll(); output; output = responder.poll()) {
-    if (output.type === 'error') errors.push(output.error);
-  }
-  const [error] = errors;
-  if (errors.length !== 1 || error === undefined) throw new Error(`${errors.length} errors`);
-  if (!(error instanceof MlsTlsError) || error.alert !== ErrorCode[error.code]) throw error;
+  const error = await feed(responder, bytes, 307);
   const resumed = responder.handshake?.resumed === true;
   const after = await store.get(groupId);
   if (!resumed && hex(encodeSessionRecord(after!)) !== hex(encodeSessionRecord(stored))) {
