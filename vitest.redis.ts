@@ -7,7 +7,7 @@
 //
 //   test: { globalSetup: ['../../vitest.redis.ts'] }
 import type { TestProject } from 'vitest/node';
-import { redisServer } from './tools/redis-server/src/index.js';
+import { redisServer } from './tools/test-support/src/redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -184,7 +184,7 @@ export function formatRow(columns: readonly Column[], cells: readonly string[]):
     .trimEnd();
 }
 
-export function formatRule(columns: readonly Column[]): string {
+function formatRule(columns: readonly Column[]): string {
   return columns.map((column) => '-'.repeat(column.width)).join('  ');
 }
 

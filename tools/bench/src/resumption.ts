@@ -26,9 +26,9 @@ import {
   type MlsTlsServer,
   type ServerOptions,
 } from '@mlstls/node';
-import { redisServer } from '@mlstls/redis-server';
 import { MemoryStore } from '@mlstls/storage';
 import { SqliteStore } from '@mlstls/storage-sqlite';
+import { redisServer } from '@mlstls/test-support';
 import {
   type Column,
   formatHead,

@@ -15,14 +15,10 @@ import {
   secured,
   written,
 } from './socket-waits.js';
+import { type DemoResult, Trace } from './trace.js';
 
 /** What the initiator stores its session under: the name of the service it talks to. */
 const SESSION_NAME = 'the demo responder';
-
-export interface DemoResult {
-  readonly lines: string[];
-  readonly ok: boolean;
-}
 
 /**
  * The README's main job: a responder and an initiator on 127.0.0.1 complete the MLS
@@ -36,18 +32,8 @@ export async function runDemo(
   options: { bytes?: number; log?: (line: string) => void } = {},
 ): Promise<DemoResult> {
   const bytes = options.bytes ?? 4 * 2 ** 20;
-  const lines: string[] = [];
-  const log = (line: string) => {
-    lines.push(line);
-    options.log?.(line);
-  };
-  const started = performance.now();
-  const ms = () => `${(performance.now() - started).toFixed(1).padStart(7)} ms`;
-  const failures: string[] = [];
-  const check = (passed: boolean, what: string) => {
-    if (!passed) failures.push(what);
-    return passed;
-  };
+  const trace = new Trace(options.log);
+  const { log, ms, check } = trace;
 
   // Both ends keep their sessions in SQLite, each in its own file: the embedded default.
   const dir = mkdtempSync(join(tmpdir(), 'mlstls-demo-'));
@@ -246,11 +232,9 @@ export async function runDemo(
       resumed.epoch === lastEpoch && resumedResponder.epoch === lastEpoch,
       `both ends in epoch ${lastEpoch} after the update`,
     );
-    const ok = failures.length === 0;
-    log(
-      `${ms()}  ${ok ? `OK: every byte arrived once, in order; epoch 3 with equal exporters; the session survived the break, resumed (isSessionReused() === true) into epoch ${lastEpoch}` : `FAILED: ${failures.join('; ')}`}`,
+    return trace.finish(
+      `every byte arrived once, in order; epoch 3 with equal exporters; the session survived the break, resumed (isSessionReused() === true) and updated into epoch ${lastEpoch}`,
     );
-    return { lines, ok };
   } finally {
     // Whatever failed, nothing is left open to keep the process alive.
     for (const socket of [...dialed, ...accepted.map((entry) => entry.socket)]) socket.destroy();

@@ -6,13 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect, generateCredential, type MlsTlsSocket } from '@mlstls/node';
-import { redisServer } from '@mlstls/redis-server';
 import { RedisStore } from '@mlstls/storage-redis';
 import { SqliteStore } from '@mlstls/storage-sqlite';
-import type { DemoResult } from './demo.js';
+import { redisServer, within } from '@mlstls/test-support';
 import type { FleetResponderConfig, FleetResponderReport } from './fleet-responder.js';
 import { type Relay, startRelay } from './relay.js';
-import { digest, errorName, type Received, receive, secured, within } from './socket-waits.js';
+import { digest, errorName, type Received, receive, secured } from './socket-waits.js';
+import { type DemoResult, Trace } from './trace.js';
 
 const RESPONDER_SCRIPT = fileURLToPath(new URL('./fleet-responder.ts', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -112,18 +112,8 @@ async function startResponder(name: string, config: FleetResponderConfig): Promi
 export async function runFleetDemo(
   options: { redisUrl?: string | undefined; log?: (line: string) => void } = {},
 ): Promise<DemoResult> {
-  const lines: string[] = [];
-  const log = (line: string) => {
-    lines.push(line);
-    options.log?.(line);
-  };
-  const started = performance.now();
-  const ms = () => `${(performance.now() - started).toFixed(1).padStart(7)} ms`;
-  const failures: string[] = [];
-  const check = (passed: boolean, what: string) => {
-    if (!passed) failures.push(what);
-    return passed;
-  };
+  const trace = new Trace(options.log);
+  const { log, ms, check } = trace;
 
   const dir = mkdtempSync(join(tmpdir(), 'mlstls-fleet-'));
   const clientStore = new SqliteStore({ path: join(dir, 'initiator.db') });
@@ -277,11 +267,9 @@ export async function runFleetDemo(
       );
     }
 
-    const ok = failures.length === 0;
-    log(
-      `${ms()}  ${ok ? `OK: a session made with process A resumed on process B (isSessionReused() === true) into epoch ${sessionEpoch + 1n}, then updated to ${resumed.epoch}; every byte echoed` : `FAILED: ${failures.join('; ')}`}`,
+    return trace.finish(
+      `a session made with process A resumed on process B (isSessionReused() === true) into epoch ${sessionEpoch + 1n}, then updated to ${resumed.epoch}; every byte echoed`,
     );
-    return { lines, ok };
   } finally {
     for (const socket of sockets) socket.destroy();
     await balancer?.close();

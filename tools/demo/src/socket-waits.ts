@@ -84,16 +84,3 @@ export const errorName = (error: Error | undefined) =>
     : error instanceof MlsTlsError
       ? error.code
       : ((error as { code?: string }).code ?? error.name);
-
-/** `promise`, or a rejection naming `what` once `ms` have passed. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { EndpointCredential } from '@mlstls/node';
-import { within } from './bounded-wait.js';
+import { within } from '@mlstls/test-support';
 import type {
   ResponderCommand,
   ResponderConfig,

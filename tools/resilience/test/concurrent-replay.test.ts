@@ -18,8 +18,8 @@ import {
 import { decodeSessionRecord, encodeSessionRecord, type SessionStore } from '@mlstls/storage';
 import { RedisStore } from '@mlstls/storage-redis';
 import { SqliteStore } from '@mlstls/storage-sqlite';
+import { within } from '@mlstls/test-support';
 import { afterEach, expect, inject, it } from 'vitest';
-import { within } from '../src/bounded-wait.js';
 import { type RecordingRelay, startRecordingRelay } from '../src/recording-relay.js';
 import { type ResponderProcess, startResponder } from '../src/responder-fleet.js';
 

@@ -12,8 +12,8 @@ import {
 } from '@mlstls/node';
 import { decodeSessionRecord } from '@mlstls/storage';
 import { RedisStore } from '@mlstls/storage-redis';
+import { within } from '@mlstls/test-support';
 import { afterEach, expect, inject, it } from 'vitest';
-import { within } from '../src/bounded-wait.js';
 import {
   type ResponderProcess,
   type ResponderReport,

@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import { type EndpointCredential, generateCredential } from '@mlstls/node';
 import type { SessionRecord } from '@mlstls/storage';
 import { SqliteStore } from '@mlstls/storage-sqlite';
+import { within } from '@mlstls/test-support';
 import { beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { within } from '../src/bounded-wait.js';
 import {
   type CrashAgent,
   type CrashAgentConfig,

@@ -1,0 +1,2 @@
+export { type RedisServer, redisServer } from './redis-server.js';
+export { within } from './within.js';
