@@ -224,7 +224,7 @@ export class Responder extends Endpoint {
   async #resume(updates: readonly Uint8Array[], last: Uint8Array): Promise<void> {
     const store = this.options.store;
     if (store === undefined) throw refusal('this responder keeps no sessions');
-    const groupId = groupIdOf(last);
+    const { groupId } = headerOf(last);
     const record = await callStore('read', () => store.get(groupId));
     if (record === undefined) throw refusal('no stored session for this group');
     let group = record.format === SESSION_FORMAT ? decodeGroup(record.state) : undefined;
@@ -235,13 +235,18 @@ export class Responder extends Endpoint {
     this.#suite = suite;
     const cs = await this.ciphersuite();
     let pending = record.pending === undefined ? undefined : decodeResponderPending(record.pending);
+    if (record.pending !== undefined && pending === undefined) {
+      throw refusal('a stored pending commit that does not decode');
+    }
     let applied = false;
     const flight = [
       ...updates.map((commit) => ({ commit, last: false })),
       { commit: last, last: true },
     ];
     for (const { commit, last: isLast } of flight) {
-      const target = epochOf(commit, groupId) + 1n;
+      const header = headerOf(commit);
+      if (!equalBytes(header.groupId, groupId)) throw refusal('a flight that mixes groups');
+      const target = header.epoch + 1n;
       const m = group.groupContext.epoch;
       if (!isLast && target <= m) continue;
       if (target === m + 1n) {
@@ -347,8 +352,8 @@ function refusal(reason: string): MlsTlsError {
   return new MlsTlsError('ERR_MLSTLS_UNKNOWN_PSK_IDENTITY', `resumption refused: ${reason}`);
 }
 
-/** The group_id of a flight's commit, read from its PrivateMessage header. */
-function groupIdOf(commit: Uint8Array): Uint8Array {
+/** The group_id and epoch of a flight's commit, from its PrivateMessage header. */
+function headerOf(commit: Uint8Array): { groupId: Uint8Array; epoch: bigint } {
   const message = decodeWholeMessage(commit);
   if (message.wireformat !== 'mls_private_message') {
     throw new MlsTlsError(
@@ -356,22 +361,7 @@ function groupIdOf(commit: Uint8Array): Uint8Array {
       'a resumption commit not a PrivateMessage',
     );
   }
-  return message.privateMessage.groupId;
-}
-
-/** The epoch a flight's commit was made in; every commit must be of the flight's group. */
-function epochOf(commit: Uint8Array, groupId: Uint8Array): bigint {
-  const message = decodeWholeMessage(commit);
-  if (message.wireformat !== 'mls_private_message') {
-    throw new MlsTlsError(
-      'ERR_MLSTLS_ILLEGAL_PARAMETER',
-      'a resumption commit not a PrivateMessage',
-    );
-  }
-  if (!equalBytes(message.privateMessage.groupId, groupId)) {
-    throw refusal('a flight that mixes groups');
-  }
-  return message.privateMessage.epoch;
+  return message.privateMessage;
 }
 
 /** A flight's commit applied; one that fails to verify or apply refuses the flight. */

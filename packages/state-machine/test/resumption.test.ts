@@ -304,6 +304,17 @@ describe('refusals: unknown_psk_identity in plaintext, nothing stored changes', 
     await expectRefused(pair, world, old.initiator.handshake!.groupId);
   });
 
+  it("a flight that carries another group's commit", async () => {
+    const { world, pair: old } = await connectedWorld();
+    const other = await connectedWorld();
+    await reconnect(other.world); // lost: C1 of the other group unconfirmed
+    const foreign = (await reconnect(other.world)).inFlight.initiator[0]!;
+    await reconnect(world); // lost
+    const pair = await reconnect(world); // connection_update(C1), resumption(C2)
+    pair.inFlight.initiator[0] = foreign;
+    await expectRefused(pair, world, old.initiator.handshake!.groupId);
+  });
+
   it('t == m + 2 with no pending commit at the responder (a flight missing its first commit)', async () => {
     const { world, pair: old } = await connectedWorld();
     await reconnect(world); // lost: C1 unconfirmed
