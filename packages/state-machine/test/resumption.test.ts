@@ -313,6 +313,7 @@ describe('refusals: unknown_psk_identity in plaintext, nothing stored changes', 
     const pair = await reconnect(world); // connection_update(C1), resumption(C2)
     pair.inFlight.initiator[0] = foreign;
     await expectRefused(pair, world, old.initiator.handshake!.groupId);
+    expect(pair.responder.failure?.message).toContain('mixes groups');
   });
 
   it('t == m + 2 with no pending commit at the responder (a flight missing its first commit)', async () => {
