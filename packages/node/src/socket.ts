@@ -119,12 +119,19 @@ export class MlsTlsSocket extends Duplex {
     persist: (): boolean => this.listenerCount('session') > 0,
   };
 
+  /** What the socket listens to on its transport, for `#attach` and a fallback's detach. */
+  #transportListeners() {
+    return [
+      ['data', this.#onTransportData],
+      ['end', this.#onTransportEnd],
+      ['close', this.#onTransportClose],
+      ['error', this.#onTransportError],
+      ['drain', this.#onTransportDrain],
+    ] as const;
+  }
+
   #attach(transport: Duplex): void {
-    transport.on('data', this.#onTransportData);
-    transport.on('end', this.#onTransportEnd);
-    transport.on('close', this.#onTransportClose);
-    transport.on('error', this.#onTransportError);
-    transport.on('drain', this.#onTransportDrain);
+    for (const [event, listener] of this.#transportListeners()) transport.on(event, listener);
   }
 
   /**
@@ -134,15 +141,7 @@ export class MlsTlsSocket extends Duplex {
   #fallBack(make: NonNullable<SocketSetup['fallback']>): void {
     this.#fallback = undefined;
     const old = this.#transport;
-    for (const [event, listener] of [
-      ['data', this.#onTransportData],
-      ['end', this.#onTransportEnd],
-      ['close', this.#onTransportClose],
-      ['error', this.#onTransportError],
-      ['drain', this.#onTransportDrain],
-    ] as const) {
-      old.off(event, listener);
-    }
+    for (const [event, listener] of this.#transportListeners()) old.off(event, listener);
     old.on('error', () => {}); // its end is of no interest any more
     old.destroy();
     const next = make();
