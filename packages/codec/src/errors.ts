@@ -29,8 +29,35 @@ export const ErrorCode = {
   ERR_MLSTLS_UNSUPPORTED: AlertDescription.internal_error,
   /** No acceptable parameters: a ciphersuite, capability or credential type the peer lacks. */
   ERR_MLSTLS_HANDSHAKE_FAILURE: AlertDescription.handshake_failure,
-  /** The peer's credential was refused by the verifier, or changed in an update. */
+  /**
+   * The peer's credential was refused by the verifier, changed in an update, or is an X.509
+   * certificate that does not parse or whose signature does not verify.
+   */
   ERR_MLSTLS_BAD_CERTIFICATE: AlertDescription.bad_certificate,
+  /**
+   * No trust anchor vouches for the peer's X.509 chain: an unknown or self-signed root, an
+   * intermediate missing from the chain, or no `ca` to chain to.
+   */
+  ERR_MLSTLS_UNKNOWN_CA: AlertDescription.unknown_ca,
+  /** A certificate of the peer's chain is past its notAfter (by the injected clock). */
+  ERR_MLSTLS_CERT_HAS_EXPIRED: AlertDescription.certificate_expired,
+  /** A certificate of the peer's chain is before its notBefore (by the injected clock). */
+  ERR_MLSTLS_CERT_NOT_YET_VALID: AlertDescription.certificate_expired,
+  /** The peer's certificate does not name the host connected to (as node's ERR_TLS_CERT_ALTNAME_INVALID). */
+  ERR_MLSTLS_CERT_ALTNAME_INVALID: AlertDescription.bad_certificate,
+  /** The leaf certificate's public key is not the MLS signature key of the peer's leaf. */
+  ERR_MLSTLS_CERT_KEY_MISMATCH: AlertDescription.bad_certificate,
+  /**
+   * A certificate is not allowed for its use: a leaf without digitalSignature or the needed
+   * extended key usage, an issuer that is not a CA or may not sign certificates.
+   */
+  ERR_MLSTLS_CERT_INVALID_PURPOSE: AlertDescription.unsupported_certificate,
+  /** The server asked for an X.509 certificate (`requestCert`) and the client has none. */
+  ERR_MLSTLS_CERTIFICATE_REQUIRED: AlertDescription.certificate_required,
+  /** The server has no credential for the name the client asked for (mlstls_server_name). */
+  ERR_MLSTLS_UNRECOGNIZED_NAME: AlertDescription.unrecognized_name,
+  /** The two ends' ALPN lists share no protocol (mlstls_alpn). */
+  ERR_MLSTLS_NO_APPLICATION_PROTOCOL: AlertDescription.no_application_protocol,
   /** A signature or an MLS decryption failed to verify. */
   ERR_MLSTLS_DECRYPT: AlertDescription.decrypt_error,
   /**
