@@ -16,6 +16,12 @@ export {
 } from './constants.js';
 export { ErrorCode, MlsTlsError } from './errors.js';
 export {
+  decodeProtocolNameList,
+  decodeServerName,
+  encodeProtocolNameList,
+  encodeServerName,
+} from './extensions.js';
+export {
   type ClientHello,
   type ConnectionUpdate,
   decodeHandshake,
@@ -30,6 +36,6 @@ export {
   type Resumption,
   type ServerHello,
 } from './handshake.js';
-export { type LengthBytes, Reader } from './reader.js';
+export { type LengthBytes, MAX_VARINT, Reader } from './reader.js';
 export { decodeRecordHeader, encodeRecordHeader, type RecordHeader } from './record-header.js';
 export { Writer } from './writer.js';

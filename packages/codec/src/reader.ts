@@ -3,6 +3,12 @@ import { MlsTlsError } from './errors.js';
 /** Length prefixes of the TLS presentation language: `<0..2^8-1>` up to `<0..2^32-1>`. */
 export type LengthBytes = 1 | 2 | 3 | 4;
 
+/** The largest length an RFC 9420 variable-length prefix holds (its 4-byte form). */
+export const MAX_VARINT = 2 ** 30 - 1;
+
+/** The smallest length each longer prefix may carry, indexed by size / 2: 2 bytes, 4 bytes. */
+const VARINT_LIMITS = [0, 64, 16384] as const;
+
 /**
  * Reads the TLS presentation language from a byte array without copying. Every read that runs
  * past the end, and every length outside its bounds, is `decode_error`; `end()` rejects
@@ -70,6 +76,31 @@ export class Reader {
   /** `opaque data<min..max>` with a `lengthBytes`-byte length prefix, as a view. */
   opaque(lengthBytes: LengthBytes, min = 0, max = 2 ** (8 * lengthBytes) - 1): Uint8Array {
     const length = this.#length(lengthBytes);
+    if (length < min || length > max) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_DECODE',
+        `${this.#what}: vector length ${length} outside ${min}..${max}`,
+      );
+    }
+    return this.bytes(length);
+  }
+
+  /**
+   * `opaque data<V>` (RFC 9420 2.1.2): a variable-length integer prefix of 1, 2 or 4 bytes
+   * whose top two bits give its size. A prefix longer than needed, or the reserved 8-byte
+   * form, is `decode_error`.
+   */
+  opaqueV(min = 0, max = MAX_VARINT): Uint8Array {
+    const first = this.u8();
+    const size = 1 << (first >> 6);
+    let length = first & 0x3f;
+    if (size === 8) {
+      throw new MlsTlsError('ERR_MLSTLS_DECODE', `${this.#what}: reserved 8-byte length prefix`);
+    }
+    for (let i = 1; i < size; i++) length = length * 256 + this.u8();
+    if (size > 1 && length < VARINT_LIMITS[size >> 1]!) {
+      throw new MlsTlsError('ERR_MLSTLS_DECODE', `${this.#what}: length prefix not minimal`);
+    }
     if (length < min || length > max) {
       throw new MlsTlsError(
         'ERR_MLSTLS_DECODE',

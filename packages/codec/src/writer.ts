@@ -1,5 +1,5 @@
 import { MlsTlsError } from './errors.js';
-import type { LengthBytes } from './reader.js';
+import { type LengthBytes, MAX_VARINT } from './reader.js';
 
 /**
  * Writes the TLS presentation language into a growing buffer. Values out of range and vectors
@@ -89,6 +89,18 @@ export class Writer {
       );
     }
     return this.#prefix(lengthBytes, data.length).bytes(data);
+  }
+
+  /** `opaque data<V>` (RFC 9420 2.1.2): the shortest variable-length prefix, then the bytes. */
+  opaqueV(data: Uint8Array, min = 0, max = MAX_VARINT): this {
+    const length = data.length;
+    if (length < min || length > max) {
+      throw new MlsTlsError('ERR_MLSTLS_ENCODE', `vector length ${length} outside ${min}..${max}`);
+    }
+    if (length < 64) this.u8(length);
+    else if (length < 16384) this.u16(0x4000 | length);
+    else this.u32((0x80000000 | length) >>> 0);
+    return this.bytes(data);
   }
 
   /** A vector of structures: writes its length prefix after `write` has written its body. */
