@@ -108,9 +108,9 @@ describe('mlstls_alpn: opaque protocol_name_list<V> of RFC 7301 ProtocolNames', 
       fc.property(
         fc.array(fc.uint8Array({ minLength: 1, maxLength: 255 }), { minLength: 1, maxLength: 20 }),
         (names) =>
-          expect(decodeProtocolNameList(encodeProtocolNameList(names)).map(Array.from)).toEqual(
-            names.map(Array.from),
-          ),
+          expect(
+            decodeProtocolNameList(encodeProtocolNameList(names)).map((name) => Array.from(name)),
+          ).toEqual(names.map((name) => Array.from(name))),
       ),
       { numRuns: 100 },
     );
