@@ -110,7 +110,7 @@ describe('mlstls_alpn: opaque protocol_name_list<V> of RFC 7301 ProtocolNames', 
         (names) => {
           const decoded = decodeProtocolNameList(encodeProtocolNameList(names));
           expect(decoded).toHaveLength(names.length);
-          decoded.forEach((name, i) => expect(name).toEqual(names[i]));
+          for (const [i, name] of decoded.entries()) expect(name).toEqual(names[i]);
         },
       ),
       { numRuns: 100 },
