@@ -1,0 +1,272 @@
+import { MlsTlsError } from '@mlstls/codec';
+import {
+  id_mgf1,
+  id_RSASSA_PSS,
+  id_rsaEncryption,
+  id_sha256,
+  id_sha384,
+  id_sha512,
+  RsaSaPssParams,
+} from '@peculiar/asn1-rsa';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import type { ParsedCertificate } from './certificate.js';
+import { childrenOf, contentOf, equalBytes, oidText, readElement, Tag } from './der.js';
+import {
+  type ImportAlgorithm,
+  subtle,
+  type VerifyAlgorithm,
+  type WebCryptoKey,
+} from './webcrypto.js';
+
+type Hash = 'SHA-256' | 'SHA-384' | 'SHA-512';
+
+const HASHES: Readonly<Record<string, Hash>> = {
+  [id_sha256]: 'SHA-256',
+  [id_sha384]: 'SHA-384',
+  [id_sha512]: 'SHA-512',
+};
+
+/** The signature algorithms verified here, by OID; SHA-1 and MD5 are refused as broken. */
+const SIGNATURE_ALGORITHMS: Readonly<
+  Record<string, { readonly family: 'rsa' | 'ecdsa' | 'ed25519' | 'rsa-pss'; readonly hash?: Hash }>
+> = {
+  '1.2.840.113549.1.1.11': { family: 'rsa', hash: 'SHA-256' },
+  '1.2.840.113549.1.1.12': { family: 'rsa', hash: 'SHA-384' },
+  '1.2.840.113549.1.1.13': { family: 'rsa', hash: 'SHA-512' },
+  [id_RSASSA_PSS]: { family: 'rsa-pss' },
+  '1.2.840.10045.4.3.2': { family: 'ecdsa', hash: 'SHA-256' },
+  '1.2.840.10045.4.3.3': { family: 'ecdsa', hash: 'SHA-384' },
+  '1.2.840.10045.4.3.4': { family: 'ecdsa', hash: 'SHA-512' },
+  '1.3.101.112': { family: 'ed25519' },
+};
+
+const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
+const ED25519 = '1.3.101.112';
+
+/** WebCrypto's curve names with the byte length of r and s in a raw signature. */
+const CURVES: Readonly<Record<string, { readonly name: string; readonly size: number }>> = {
+  '1.2.840.10045.3.1.7': { name: 'P-256', size: 32 },
+  '1.3.132.0.34': { name: 'P-384', size: 48 },
+  '1.3.132.0.35': { name: 'P-521', size: 66 },
+};
+
+/** The DER encoding of NULL, the parameters RSA PKCS#1 v1.5 algorithms carry. */
+const DER_NULL = Uint8Array.of(0x05, 0x00);
+
+interface VerificationPlan {
+  /** The key import's algorithm; also names the cache entry, since it binds the hash. */
+  readonly importAlgorithm: ImportAlgorithm;
+  readonly cacheKey: string;
+  /** The SPKI to import: the issuer's own, or rewritten for a portable RSA-PSS import. */
+  readonly spki: Uint8Array;
+  readonly verifyAlgorithm: VerifyAlgorithm;
+  /** The signature as WebCrypto takes it, or undefined when it cannot be one. */
+  readonly signature: Uint8Array | undefined;
+}
+
+/**
+ * Imported keys per certificate and per import algorithm. Trust anchors are parsed once and
+ * kept, so their keys are imported once for every chain they verify; the WeakMap lets a
+ * certificate and its keys go together.
+ */
+const importedKeys = new WeakMap<ParsedCertificate, Map<string, Promise<WebCryptoKey>>>();
+
+/**
+ * Whether `issuer`'s key signed `certificate`. A signature that is wrong resolves false; an
+ * algorithm or key this package cannot verify with throws ERR_MLSTLS_BAD_CERTIFICATE.
+ */
+export async function signedBy(
+  certificate: ParsedCertificate,
+  issuer: ParsedCertificate,
+): Promise<boolean> {
+  const plan = verificationPlan(certificate, issuer);
+  if (plan.signature === undefined) return false;
+  const key = await importedKey(issuer, plan);
+  try {
+    return await subtle().verify(plan.verifyAlgorithm, key, plan.signature, certificate.tbs);
+  } catch {
+    // A signature of the wrong length or shape is a signature that does not verify.
+    return false;
+  }
+}
+
+function unverifiable(message: string): never {
+  throw new MlsTlsError('ERR_MLSTLS_BAD_CERTIFICATE', message);
+}
+
+function verificationPlan(
+  certificate: ParsedCertificate,
+  issuer: ParsedCertificate,
+): VerificationPlan {
+  const { oid, parameters } = certificate.signatureAlgorithm;
+  const algorithm = SIGNATURE_ALGORITHMS[oid];
+  if (algorithm === undefined) {
+    unverifiable(
+      `the signature algorithm ${oid} of ${certificate.subjectText} is not supported (RSA PKCS#1 v1.5 and RSA-PSS with SHA-2, ECDSA, Ed25519 are)`,
+    );
+  }
+  const key = issuer.publicKey.algorithm;
+  function mismatch(): never {
+    unverifiable(
+      `the key of ${issuer.subjectText} cannot make the ${algorithm!.family} signature of ${certificate.subjectText}`,
+    );
+  }
+  switch (algorithm.family) {
+    case 'rsa': {
+      if (key.oid !== id_rsaEncryption) mismatch();
+      // RFC 4055 asks for NULL parameters; some encoders omit them.
+      if (parameters !== undefined && !equalBytes(parameters, DER_NULL)) {
+        unverifiable(`bad RSA signature parameters in ${certificate.subjectText}`);
+      }
+      const hash = algorithm.hash!;
+      return {
+        importAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash },
+        cacheKey: `RSASSA-PKCS1-v1_5/${hash}`,
+        spki: issuer.spki,
+        verifyAlgorithm: { name: 'RSASSA-PKCS1-v1_5' },
+        signature: certificate.signature,
+      };
+    }
+    case 'rsa-pss': {
+      if (key.oid !== id_rsaEncryption && key.oid !== id_RSASSA_PSS) mismatch();
+      const { hash, saltLength } = pssParameters(parameters, certificate);
+      if (key.oid === id_RSASSA_PSS && key.parameters !== undefined) {
+        // A PSS key's own parameters restrict the hash it may sign with (RFC 4055 3.1).
+        if (pssParameters(key.parameters, issuer).hash !== hash) mismatch();
+      }
+      return {
+        importAlgorithm: { name: 'RSA-PSS', hash },
+        cacheKey: `RSA-PSS/${hash}`,
+        // WebCrypto imports RSA keys only under rsaEncryption; the key itself is the same.
+        spki:
+          key.oid === id_rsaEncryption
+            ? issuer.spki
+            : new Uint8Array(
+                AsnConvert.serialize(
+                  new SubjectPublicKeyInfo({
+                    algorithm: new AlgorithmIdentifier({
+                      algorithm: id_rsaEncryption,
+                      parameters: null,
+                    }),
+                    subjectPublicKey: issuer.publicKey.bits.slice().buffer,
+                  }),
+                ),
+              ),
+        verifyAlgorithm: { name: 'RSA-PSS', saltLength },
+        signature: certificate.signature,
+      };
+    }
+    case 'ecdsa': {
+      if (key.oid !== EC_PUBLIC_KEY || parameters !== undefined) mismatch();
+      const curve = namedCurve(key.parameters);
+      if (curve === undefined) {
+        unverifiable(`the elliptic curve of ${issuer.subjectText} is not supported`);
+      }
+      return {
+        importAlgorithm: { name: 'ECDSA', namedCurve: curve.name },
+        cacheKey: `ECDSA/${curve.name}`,
+        spki: issuer.spki,
+        verifyAlgorithm: { name: 'ECDSA', hash: algorithm.hash! },
+        signature: rawEcdsaSignature(certificate.signature, curve.size),
+      };
+    }
+    case 'ed25519': {
+      if (key.oid !== ED25519 || parameters !== undefined) mismatch();
+      return {
+        importAlgorithm: { name: 'Ed25519' },
+        cacheKey: 'Ed25519',
+        spki: issuer.spki,
+        verifyAlgorithm: { name: 'Ed25519' },
+        signature: certificate.signature,
+      };
+    }
+  }
+}
+
+function pssParameters(
+  parameters: Uint8Array | undefined,
+  certificate: ParsedCertificate,
+): { hash: Hash; saltLength: number } {
+  function refuse(): never {
+    unverifiable(
+      `the RSA-PSS parameters of ${certificate.subjectText} are not supported (SHA-2 with MGF1 of the same hash)`,
+    );
+  }
+  // Absent parameters mean SHA-1 throughout (RFC 4055), which is refused.
+  if (parameters === undefined) refuse();
+  let params: RsaSaPssParams;
+  try {
+    params = AsnConvert.parse(parameters, RsaSaPssParams);
+  } catch {
+    refuse();
+  }
+  const hash = HASHES[params.hashAlgorithm.algorithm];
+  if (hash === undefined || params.maskGenAlgorithm.algorithm !== id_mgf1) refuse();
+  const mgfHash =
+    params.maskGenAlgorithm.parameters instanceof ArrayBuffer
+      ? AsnConvert.parse(params.maskGenAlgorithm.parameters, AlgorithmIdentifier).algorithm
+      : undefined;
+  if (HASHES[mgfHash ?? ''] !== hash || params.trailerField !== 1) refuse();
+  return { hash, saltLength: params.saltLength };
+}
+
+function namedCurve(
+  parameters: Uint8Array | undefined,
+): { readonly name: string; readonly size: number } | undefined {
+  if (parameters === undefined) return undefined;
+  const element = readElement(parameters, 0);
+  if (element.tag !== Tag.OID || element.end !== parameters.length) return undefined;
+  return CURVES[oidText(contentOf(parameters, element))];
+}
+
+/**
+ * An X.509 ECDSA signature (DER SEQUENCE of INTEGER r and s) as WebCrypto's fixed-size r||s,
+ * or undefined if it is not one.
+ */
+function rawEcdsaSignature(der: Uint8Array, size: number): Uint8Array | undefined {
+  try {
+    const sequence = readElement(der, 0);
+    if (sequence.tag !== Tag.SEQUENCE || sequence.end !== der.length) return undefined;
+    const integers = childrenOf(der, sequence);
+    if (integers.length !== 2) return undefined;
+    const raw = new Uint8Array(size * 2);
+    for (const [index, integer] of integers.entries()) {
+      if (integer.tag !== Tag.INTEGER) return undefined;
+      let value = contentOf(der, integer);
+      // Negative values are not signatures; one leading zero keeps a high bit positive.
+      if (value.length === 0 || value[0]! & 0x80) return undefined;
+      if (value[0] === 0 && value.length > 1) {
+        if (!(value[1]! & 0x80)) return undefined;
+        value = value.subarray(1);
+      }
+      if (value.length > size) return undefined;
+      raw.set(value, index * size + size - value.length);
+    }
+    return raw;
+  } catch {
+    return undefined;
+  }
+}
+
+function importedKey(issuer: ParsedCertificate, plan: VerificationPlan): Promise<WebCryptoKey> {
+  let keys = importedKeys.get(issuer);
+  if (keys === undefined) {
+    keys = new Map();
+    importedKeys.set(issuer, keys);
+  }
+  let key = keys.get(plan.cacheKey);
+  if (key === undefined) {
+    key = subtle()
+      .importKey('spki', plan.spki, plan.importAlgorithm, false, ['verify'])
+      .catch((error: unknown) => {
+        throw new MlsTlsError(
+          'ERR_MLSTLS_BAD_CERTIFICATE',
+          `the ${plan.cacheKey} public key of ${issuer.subjectText} does not import into WebCrypto`,
+          { cause: error },
+        );
+      });
+    keys.set(plan.cacheKey, key);
+  }
+  return key;
+}
