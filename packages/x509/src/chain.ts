@@ -71,6 +71,9 @@ export async function verifyCertificateChain(
   if (purpose !== 'server' && purpose !== 'client') {
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', "`purpose` is 'server' or 'client'");
   }
+  if (!(signaturePublicKey instanceof Uint8Array)) {
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', '`signaturePublicKey` must be bytes');
+  }
   if (chain.length === 0) {
     throw new MlsTlsError('ERR_MLSTLS_BAD_CERTIFICATE', 'the certificate chain is empty');
   }

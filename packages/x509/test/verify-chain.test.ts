@@ -417,6 +417,24 @@ describe('certificates that cannot be verified are ERR_MLSTLS_BAD_CERTIFICATE', 
   });
 });
 
+describe('options the caller got wrong are ERR_MLSTLS_INVALID_ARGUMENT', () => {
+  it('a clock that is not a number, an unknown purpose, a key that is not bytes', async () => {
+    const chain = [pki.server.der, pki.intermediate.der];
+    const key = await rawPublicKey(pki.server);
+    const base = { anchors, now: Date.now(), purpose: 'server' as const, signaturePublicKey: key };
+    for (const options of [
+      { ...base, now: Number.NaN },
+      { ...base, purpose: 'peer' as CertificatePurpose },
+      { ...base, signaturePublicKey: 'key' as unknown as Uint8Array },
+      { ...base, anchors: {} as TrustAnchors },
+    ]) {
+      expect((await failure(verifyCertificateChain(chain, options))).code).toBe(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+      );
+    }
+  });
+});
+
 describe('trust anchors are parsed once and reused', () => {
   it('verifies many chains with one TrustAnchors, and counts each anchor once', async () => {
     const twice = TrustAnchors.from([pki.root.pem, pki.root.pem, pki.root.der]);
