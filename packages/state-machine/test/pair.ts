@@ -28,7 +28,13 @@ import {
 import { TrafficKeys } from '../src/traffic.js';
 
 export const random = (length: number) => new Uint8Array(randomBytes(length));
-export const now = () => Date.parse('2026-11-27T12:00:00Z');
+/**
+ * The clock of every endpoint: fixed for the run, and taken from the wall clock because ts-mls
+ * checks a KeyPackage's lifetime against `Date.now()` when it commits the Add (a fixed date
+ * would make every test fail a day later).
+ */
+const START = Math.floor(Date.now() / 1000) * 1000;
+export const now = () => START;
 
 export type Side = 'initiator' | 'responder';
 export const sides: readonly Side[] = ['initiator', 'responder'];
