@@ -27,15 +27,12 @@ import {
   sealPlaintextRecord,
 } from '@mlstls/record';
 import type { SessionStore } from '@mlstls/storage';
+import type { TrustAnchors } from '@mlstls/x509';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
+import type { VerifyPeer } from './authentication.js';
 import { type EndpointCredential, exportFromGroup } from './mls.js';
-import type {
-  EpochCause,
-  HandshakeInfo,
-  Output,
-  PeerCredential,
-  SessionSnapshot,
-} from './output.js';
+import type { ProtocolName } from './negotiation.js';
+import type { EpochCause, HandshakeInfo, Output, SessionSnapshot } from './output.js';
 import { sessionRecord } from './session.js';
 import type { SuiteParameters } from './suites.js';
 import type { Role, TrafficKeys } from './traffic.js';
@@ -49,10 +46,23 @@ export interface EndpointOptions {
   /** This endpoint's credential; without one, an ephemeral basic credential is made. */
   readonly credential?: EndpointCredential;
   /**
-   * Decides whether the peer's credential is acceptable. The responder accepts every peer
-   * without one; the initiator fails closed without one (see `InitiatorOptions`).
+   * Decides whether the peer's credential is acceptable, after the X.509 checks: false is
+   * `bad_certificate`, and a thrown `MlsTlsError` chooses its own alert. It is how basic
+   * credentials are authenticated: the responder accepts every peer without one; the initiator
+   * fails closed without one or a pinned key (see `InitiatorOptions`).
    */
-  readonly verifyPeer?: (peer: PeerCredential) => boolean | Promise<boolean>;
+  readonly verifyPeer?: VerifyPeer;
+  /**
+   * The trust anchors X.509 peers must chain to (node:tls's `ca`), parsed once with
+   * `TrustAnchors.from()`. Without them no X.509 chain verifies (`unknown_ca`): a binding
+   * passes its platform's roots.
+   */
+  readonly ca?: TrustAnchors;
+  /**
+   * ALPN protocols, most preferred first (PROFILE.md section 7): the initiator offers them, the
+   * responder picks its first one that was offered.
+   */
+  readonly alpnProtocols?: readonly ProtocolName[];
   /** The record layer's crypto: `node` (default where available), `noble`, or your own. */
   readonly provider?: ProviderChoice;
   /** Asked at each epoch whether to produce its key log line (PROFILE.md section 9). */

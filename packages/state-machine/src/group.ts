@@ -4,8 +4,10 @@ import {
   type Capabilities,
   type CiphersuiteImpl,
   type ClientState,
+  type Credential,
   createCommit,
   createGroup,
+  type Extension,
   emptyPskIndex,
   encodeGroupState,
   generateKeyPackageWithKey,
@@ -43,18 +45,24 @@ function capabilities(suite: SuiteParameters): Capabilities {
   return {
     versions: ['mls10'],
     ciphersuites: [suite.name],
-    extensions: [],
+    // The section 7 extensions: mlstls_alpn may sit in the GroupContext, which every member
+    // must support (RFC 9420 12.1.7).
+    extensions: [ExtensionType.mlstls_server_name, ExtensionType.mlstls_alpn],
     proposals: [],
     credentials: ['basic', 'x509'],
   };
 }
 
-/** A fresh KeyPackage (new init and leaf keys) for one connection (section 4, step 1). */
+/**
+ * A fresh KeyPackage (new init and leaf keys) for one connection (section 4, step 1), with the
+ * section 7 `extensions` of the initiator.
+ */
 export async function createKeyPackage(
   credential: EndpointCredential,
   suite: SuiteParameters,
   nowMs: number,
   cs: CiphersuiteImpl,
+  extensions: Extension[] = [],
 ): Promise<{ publicPackage: KeyPackage; privatePackage: PrivateKeyPackage }> {
   const now = BigInt(Math.floor(nowMs / 1000));
   return generateKeyPackageWithKey(
@@ -64,7 +72,7 @@ export async function createKeyPackage(
       notBefore: now - KEY_PACKAGE_VALIDITY_SECONDS,
       notAfter: now + KEY_PACKAGE_VALIDITY_SECONDS,
     },
-    [],
+    extensions,
     { signKey: credential.signaturePrivateKey, publicKey: credential.signaturePublicKey },
     cs,
   );
@@ -125,21 +133,23 @@ export async function checkKeyPackage(
 }
 
 /**
- * Section 4, step 2: a group with a fresh random group_id, an Add of the initiator's
- * KeyPackage committed and applied (epoch 1), and the Welcome carrying the ratchet tree.
+ * Section 4, step 2: a group with a fresh random group_id and the GroupContext `extensions`
+ * (the ALPN choice), an Add of the initiator's KeyPackage committed and applied (epoch 1), and
+ * the Welcome carrying the ratchet tree.
  */
 export async function createConnectionGroup(
   keyPackage: KeyPackage,
   own: { publicPackage: KeyPackage; privatePackage: PrivateKeyPackage },
   groupId: Uint8Array,
   cs: CiphersuiteImpl,
+  extensions: Extension[] = [],
 ): Promise<{ group: ClientState; welcome: Uint8Array }> {
   try {
     const empty = await createGroup(
       groupId,
       own.publicPackage,
       own.privatePackage,
-      [],
+      extensions,
       cs,
       CLIENT_CONFIG,
     );
@@ -285,11 +295,21 @@ export async function processSelfUpdate(
   const before = peerLeaf(group);
   const peerIndex = peerLeafIndex(group);
   let refused: string | undefined;
+  let changedIdentity = false;
+  // ts-mls asks its authentication service about the committer's new leaf: an update may not
+  // change who the peer is (its credential and its signature key).
+  const sameCredential = {
+    validateCredential: async (credential: Credential, signaturePublicKey: Uint8Array) => {
+      const same = sameIdentity(before, { credential, signaturePublicKey });
+      if (!same) changedIdentity = true;
+      return same;
+    },
+  };
   let result: Awaited<ReturnType<typeof processMessage>>;
   try {
     result = await processMessage(
       message,
-      group,
+      { ...group, clientConfig: { ...CLIENT_CONFIG, authService: sameCredential } },
       emptyPskIndex,
       (incoming) => {
         if (incoming.kind !== 'commit') refused = 'not a commit';
@@ -300,24 +320,29 @@ export async function processSelfUpdate(
       cs,
     );
   } catch (error) {
+    if (changedIdentity) throw identityChanged(error);
     throw fromMls(error, 'commit');
   }
   if (refused !== undefined) throw new MlsTlsError('ERR_MLSTLS_ILLEGAL_PARAMETER', refused);
   if (result.kind !== 'newState' || result.actionTaken !== 'accept') {
     throw new MlsTlsError('ERR_MLSTLS_ILLEGAL_PARAMETER', 'connection_update did not commit');
   }
-  const next = result.newState;
+  const next: ClientState = { ...result.newState, clientConfig: CLIENT_CONFIG };
   if (next.groupContext.epoch !== context.epoch + 1n || members(next).length !== 2) {
     throw new MlsTlsError('ERR_MLSTLS_ILLEGAL_PARAMETER', 'the commit is not a self-update');
   }
-  if (!sameIdentity(before, peerLeaf(next))) {
-    throw new MlsTlsError(
-      'ERR_MLSTLS_BAD_CERTIFICATE',
-      'the peer changed its credential in an update',
-    );
-  }
+  // The hook is ts-mls's; this second look keeps the rule if a ts-mls release stops asking.
+  if (!sameIdentity(before, peerLeaf(next))) throw identityChanged(undefined);
   for (const secret of result.consumed) secret.fill(0);
   return withoutPastEpochs(next);
+}
+
+function identityChanged(cause: unknown): MlsTlsError {
+  return new MlsTlsError(
+    'ERR_MLSTLS_BAD_CERTIFICATE',
+    'the peer changed its credential in an update',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**

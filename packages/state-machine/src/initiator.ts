@@ -7,6 +7,7 @@ import {
   versionOf,
 } from '@mlstls/storage';
 import type { CiphersuiteImpl, ClientState, KeyPackage, PrivateKeyPackage } from 'ts-mls';
+import { authenticateResponder, type CheckServerIdentity } from './authentication.js';
 import { checkCredentialSuite, generateCredential } from './credential.js';
 import { Endpoint, type EndpointOptions } from './endpoint.js';
 import {
@@ -17,8 +18,9 @@ import {
   peerCredential,
   processSelfUpdate,
 } from './group.js';
-import { encodeKeyPackageMessage, equalBytes, loadCiphersuite } from './mls.js';
-import type { PeerCredential, SessionSnapshot } from './output.js';
+import { encodeKeyPackageMessage, loadCiphersuite } from './mls.js';
+import { agreedProtocol, offerExtensions, protocolBytes, serverNameToSend } from './negotiation.js';
+import type { HandshakeInfo, PeerCredential, SessionSnapshot } from './output.js';
 import { callStore, decodeCommitList, decodeGroup, MAX_UNCONFIRMED_COMMITS } from './session.js';
 import { type CiphersuiteChoice, type SuiteParameters, suiteParameters } from './suites.js';
 import { TrafficKeys } from './traffic.js';
@@ -29,10 +31,19 @@ export interface InitiatorOptions extends EndpointOptions {
   /** The responder's signature public key, pinned: any other is refused. */
   readonly peerSignaturePublicKey?: Uint8Array;
   /**
-   * Whether to refuse a responder that no verifier or pinned key accepts (default true, fail
-   * closed). With false the connection goes on with `authorized: false`, as node:tls does.
+   * Whether to refuse a responder that fails authentication (default true, fail closed): an
+   * X.509 chain that does not verify or name `serverName`, a basic credential no verifier or
+   * pinned key accepts. With false the connection goes on with `authorized: false` and the
+   * refusal as `authorizationError`, as node:tls does.
    */
   readonly rejectUnauthorized?: boolean;
+  /**
+   * The responder's host name: sent in mlstls_server_name (unless it is an IP literal, which
+   * RFC 6066 does not allow there) and checked against an X.509 responder's certificate.
+   */
+  readonly serverName?: string;
+  /** Replaces the host name check of X.509 responders, as node:tls's option of that name. */
+  readonly checkServerIdentity?: CheckServerIdentity;
   /**
    * The name the session is kept under in `store`: the responder's identity (required with
    * `store`). A stored session under it is resumed; each later state replaces it.
@@ -63,6 +74,12 @@ interface Resumable {
   readonly unconfirmed: readonly Uint8Array[];
 }
 
+/** What a resumed connection reports once the responder has answered. */
+type ResumedInfo = Pick<
+  HandshakeInfo,
+  'authorized' | 'authorizationError' | 'peerCertificate' | 'alpnProtocol'
+>;
+
 /** The initiator's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
 type InitiatorState =
   | { readonly name: 'start' }
@@ -78,7 +95,7 @@ type InitiatorState =
    */
   | {
       readonly name: 'awaitConfirm';
-      readonly resumption?: { readonly authorizationError: MlsTlsError | undefined };
+      readonly resumption?: ResumedInfo;
     }
   /** 3: AWAIT_PEER_EKU, the responder's update applied. */
   | { readonly name: 'awaitPeerEpochKeyUpdate' };
@@ -101,8 +118,17 @@ export class Initiator extends Endpoint {
   #mustWin = false;
   #refused = false;
 
+  /** The ALPN protocols offered, as bytes. */
+  readonly #protocols: readonly Uint8Array[];
+  /** The name sent in mlstls_server_name, if any. */
+  readonly #serverName: string | undefined;
+
   constructor(options: InitiatorOptions) {
     super('initiator', options);
+    this.#protocols = protocolBytes(options.alpnProtocols ?? []);
+    this.#serverName = serverNameToSend(options.serverName);
+    // A name or protocol that cannot be sent is refused now, not at start().
+    offerExtensions(this.#serverName, this.#protocols);
     if (options.store !== undefined && options.sessionId === undefined) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'a store needs a sessionId');
     }
@@ -132,7 +158,13 @@ export class Initiator extends Endpoint {
       if (stored !== undefined) return this.#resume(stored, cs);
       const credential =
         this.options.credential ?? (await generateCredential({ ciphersuite: this.#suite.id }));
-      const own = await createKeyPackage(credential, this.#suite, this.options.now(), cs);
+      const own = await createKeyPackage(
+        credential,
+        this.#suite,
+        this.options.now(),
+        cs,
+        offerExtensions(this.#serverName, this.#protocols),
+      );
       this.#state = { name: 'awaitServerHello', own };
       this.sendHandshake(
         {
@@ -228,8 +260,9 @@ export class Initiator extends Endpoint {
   ): Promise<void> {
     const cs = await this.ciphersuite();
     const group = await joinConnectionGroup(welcome, own, this.#suite, cs);
+    const alpnProtocol = agreedProtocol(group, this.#protocols);
     const peer = peerCredential(group);
-    const authorizationError = await this.#authorize(peer);
+    const authentication = await this.#authenticate(peer);
     this.#group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
@@ -244,8 +277,9 @@ export class Initiator extends Endpoint {
       epoch: 1n,
       groupId: group.groupContext.groupId,
       peer,
-      authorized: authorizationError === undefined,
-      ...(authorizationError === undefined ? {} : { authorizationError }),
+      ...authentication,
+      ...(alpnProtocol === undefined ? {} : { alpnProtocol }),
+      ...(this.#serverName === undefined ? {} : { serverName: this.#serverName }),
       resumed: false,
     });
   }
@@ -291,12 +325,19 @@ export class Initiator extends Endpoint {
    */
   async #resume(stored: Resumable, cs: CiphersuiteImpl): Promise<void> {
     const peer = peerCredential(stored.group);
-    const authorizationError = await this.#authorize(peer);
+    const authentication = await this.#authenticate(peer);
+    const alpnProtocol = agreedProtocol(stored.group);
     const update = await createSelfUpdate(stored.group, cs);
     this.#group = update.group;
     this.#peer = peer;
     this.#unconfirmed = [...stored.unconfirmed.map((commit) => ({ commit, consumed: [] })), update];
-    this.#state = { name: 'awaitConfirm', resumption: { authorizationError } };
+    this.#state = {
+      name: 'awaitConfirm',
+      resumption: {
+        ...authentication,
+        ...(alpnProtocol === undefined ? {} : { alpnProtocol }),
+      },
+    };
     this.#mustWin = true;
     await this.persist(() => this.#snapshot());
     this.#mustWin = false;
@@ -313,16 +354,14 @@ export class Initiator extends Endpoint {
   }
 
   /** The responder's epoch_key_update answered the flight: the connection is resumed. */
-  #resumed(resumption: { authorizationError: MlsTlsError | undefined }): void {
+  #resumed(resumption: ResumedInfo): void {
     const group = this.#group!;
-    const { authorizationError } = resumption;
     this.completeHandshake({
       ciphersuite: this.#suite.name,
       epoch: group.groupContext.epoch,
       groupId: group.groupContext.groupId,
       peer: this.#peer!,
-      authorized: authorizationError === undefined,
-      ...(authorizationError === undefined ? {} : { authorizationError }),
+      ...resumption,
       resumed: true,
     });
   }
@@ -377,27 +416,28 @@ export class Initiator extends Endpoint {
   }
 
   /**
-   * Section 4, step 3: the responder's credential, failing closed. Returns the refusal when
-   * `rejectUnauthorized: false` lets the connection go on.
+   * Section 4, step 3: the responder's credential, failing closed. With `rejectUnauthorized:
+   * false` a refusal lets the connection go on, reported as `authorizationError`.
    */
-  async #authorize(peer: PeerCredential): Promise<MlsTlsError | undefined> {
-    const { verifyPeer, peerSignaturePublicKey, rejectUnauthorized } = this
-      .options as InitiatorOptions;
-    let reason: string | undefined;
-    if (verifyPeer === undefined && peerSignaturePublicKey === undefined) {
-      reason = 'no verifier or pinned key to authenticate the responder';
-    } else if (
-      peerSignaturePublicKey !== undefined &&
-      !equalBytes(peerSignaturePublicKey, peer.signaturePublicKey)
-    ) {
-      reason = 'the responder signature key is not the pinned key';
-    } else if (verifyPeer !== undefined && !(await verifyPeer(peer))) {
-      reason = 'the verifier refused the responder credential';
-    }
-    if (reason === undefined) return undefined;
-    const error = new MlsTlsError('ERR_MLSTLS_BAD_CERTIFICATE', reason);
-    if (rejectUnauthorized === false) return error;
-    throw error;
+  async #authenticate(peer: PeerCredential): Promise<ResumedInfo> {
+    const options = this.options as InitiatorOptions;
+    const { authorized, error, certificate } = await authenticateResponder(
+      peer,
+      {
+        anchors: options.ca,
+        hostname: options.serverName ?? '',
+        checkServerIdentity: options.checkServerIdentity,
+        peerSignaturePublicKey: options.peerSignaturePublicKey,
+        verifyPeer: options.verifyPeer,
+      },
+      options.now(),
+    );
+    if (error !== undefined && options.rejectUnauthorized !== false) throw error;
+    return {
+      authorized,
+      ...(error === undefined ? {} : { authorizationError: error }),
+      ...(certificate === undefined ? {} : { peerCertificate: certificate }),
+    };
   }
 
   async #applyPeerUpdate(group: ClientState): Promise<void> {

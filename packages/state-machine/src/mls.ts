@@ -109,7 +109,10 @@ export function exportFromGroup(
 }
 
 /** Whether two leaves hold the same credential and signature key. */
-export function sameIdentity(a: LeafNode, b: LeafNode): boolean {
+export function sameIdentity(
+  a: Pick<LeafNode, 'credential' | 'signaturePublicKey'>,
+  b: Pick<LeafNode, 'credential' | 'signaturePublicKey'>,
+): boolean {
   return (
     equalBytes(a.signaturePublicKey, b.signaturePublicKey) &&
     equalBytes(encodeCredential(a.credential), encodeCredential(b.credential))

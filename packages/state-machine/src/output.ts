@@ -1,5 +1,6 @@
 import type { MlsTlsError } from '@mlstls/codec';
 import type { SessionRecord } from '@mlstls/storage';
+import type { PeerCertificate } from '@mlstls/x509';
 import type { Credential } from 'ts-mls';
 import type { Role } from './traffic.js';
 
@@ -20,6 +21,15 @@ export interface HandshakeInfo {
   readonly authorizationError?: MlsTlsError;
   /** Whether the connection resumed a stored session (PROFILE.md section 6). */
   readonly resumed: boolean;
+  /**
+   * The peer's leaf certificate as node:tls's `getPeerCertificate(true)` describes it, when
+   * the peer presented an X.509 credential that parses (verified or not: see `authorized`).
+   */
+  readonly peerCertificate?: PeerCertificate;
+  /** The application protocol agreed by ALPN (mlstls_alpn), if any. */
+  readonly alpnProtocol?: string;
+  /** The host name the initiator sent in mlstls_server_name (not known on a resumption). */
+  readonly serverName?: string;
 }
 
 /**

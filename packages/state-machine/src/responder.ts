@@ -7,6 +7,7 @@ import {
   versionOf,
 } from '@mlstls/storage';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
+import { type Authentication, authenticateInitiator } from './authentication.js';
 import { checkCredentialSuite, generateCredential } from './credential.js';
 import { Endpoint, type EndpointOptions } from './endpoint.js';
 import {
@@ -20,8 +21,15 @@ import {
   processSelfUpdate,
   type SelfUpdate,
 } from './group.js';
-import { decodeWholeMessage, equalBytes, loadCiphersuite } from './mls.js';
-import type { PeerCredential, SessionSnapshot } from './output.js';
+import { decodeWholeMessage, type EndpointCredential, equalBytes, loadCiphersuite } from './mls.js';
+import {
+  agreedProtocol,
+  choiceExtensions,
+  chooseProtocol,
+  protocolBytes,
+  readOffer,
+} from './negotiation.js';
+import type { HandshakeInfo, PeerCredential, SessionSnapshot } from './output.js';
 import {
   callStore,
   decodeGroup,
@@ -40,6 +48,25 @@ import { TrafficKeys } from './traffic.js';
 export interface ResponderOptions extends EndpointOptions {
   /** The MLS ciphersuites accepted in a client_hello (default: every supported one). */
   readonly ciphersuites?: readonly CiphersuiteChoice[];
+  /**
+   * node:tls's `requestCert`: the initiator must present an X.509 chain that verifies against
+   * `ca` (`certificate_required` for a basic credential). Default false: the initiator is
+   * authorized only by `verifyPeer`, and is unauthorized without one.
+   */
+  readonly requestCert?: boolean;
+  /**
+   * Whether an initiator that fails authentication is refused (default true). With false the
+   * connection goes on with `authorized: false` and the refusal as `authorizationError`.
+   */
+  readonly rejectUnauthorized?: boolean;
+  /**
+   * SNI (node:tls's `SNICallback`): the credential for the host name of mlstls_server_name.
+   * `undefined` refuses the connection with `unrecognized_name`. Not asked when the initiator
+   * sends no name: `credential` serves it.
+   */
+  readonly selectCredential?: (
+    serverName: string,
+  ) => EndpointCredential | undefined | Promise<EndpointCredential | undefined>;
 }
 
 /** The responder's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
@@ -65,8 +92,12 @@ export class Responder extends Endpoint {
   /** Whether the next write answers a resumption flight: losing it refuses the flight. */
   #resuming = false;
 
+  /** The ALPN protocols spoken, as bytes, most preferred first. */
+  readonly #protocols: readonly Uint8Array[];
+
   constructor(options: ResponderOptions) {
     super('responder', options);
+    this.#protocols = protocolBytes(options.alpnProtocols ?? []);
     this.#accepted = (options.ciphersuites ?? SUPPORTED_CIPHERSUITES.map((suite) => suite.id)).map(
       suiteParameters,
     );
@@ -174,26 +205,27 @@ export class Responder extends Endpoint {
       );
     }
     this.#suite = suite;
-    const credential =
-      this.options.credential ?? (await generateCredential({ ciphersuite: suite.id }));
+    const offer = readOffer(keyPackage);
+    const credential = await this.#credentialFor(offer.serverName, suite);
     checkCredentialSuite(credential, suite);
     const cs = await this.ciphersuite();
     const now = this.options.now();
     await checkKeyPackage(keyPackage, suite, credential.credential.credentialType, now, cs);
+    const alpn = chooseProtocol(offer.protocols, this.#protocols);
     const peer: PeerCredential = {
       credential: keyPackage.leafNode.credential,
       signaturePublicKey: keyPackage.leafNode.signaturePublicKey,
     };
-    const verifyPeer = this.options.verifyPeer;
-    if (verifyPeer !== undefined && !(await verifyPeer(peer))) {
-      throw new MlsTlsError(
-        'ERR_MLSTLS_BAD_CERTIFICATE',
-        'the verifier refused the initiator credential',
-      );
-    }
+    const authentication = await this.#authenticate(peer);
     const own = await createKeyPackage(credential, suite, now, cs);
     const groupId = this.options.random(GROUP_ID_LENGTH);
-    const { group, welcome } = await createConnectionGroup(keyPackage, own, groupId, cs);
+    const { group, welcome } = await createConnectionGroup(
+      keyPackage,
+      own,
+      groupId,
+      cs,
+      choiceExtensions(alpn),
+    );
     this.#group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
@@ -209,9 +241,63 @@ export class Responder extends Endpoint {
       epoch: 1n,
       groupId: group.groupContext.groupId,
       peer,
-      authorized: verifyPeer !== undefined,
+      ...authentication,
+      ...(alpn === undefined ? {} : { alpnProtocol: new TextDecoder().decode(alpn) }),
+      ...(offer.serverName === undefined ? {} : { serverName: offer.serverName }),
       resumed: false,
     });
+  }
+
+  /**
+   * The credential to present: the one `selectCredential` gives for the asked name (SNI), or
+   * `credential` when no name was sent; a name without a credential is `unrecognized_name`.
+   */
+  async #credentialFor(
+    serverName: string | undefined,
+    suite: SuiteParameters,
+  ): Promise<EndpointCredential> {
+    const { selectCredential } = this.options as ResponderOptions;
+    if (serverName !== undefined && selectCredential !== undefined) {
+      let chosen: EndpointCredential | undefined;
+      try {
+        chosen = await selectCredential(serverName);
+      } catch (error) {
+        if (error instanceof MlsTlsError) throw error;
+        throw new MlsTlsError('ERR_MLSTLS_UNRECOGNIZED_NAME', 'selectCredential failed', {
+          cause: error,
+        });
+      }
+      if (chosen === undefined) {
+        throw new MlsTlsError(
+          'ERR_MLSTLS_UNRECOGNIZED_NAME',
+          `no credential for the server name ${JSON.stringify(serverName)}`,
+        );
+      }
+      return chosen;
+    }
+    return this.options.credential ?? generateCredential({ ciphersuite: suite.id });
+  }
+
+  /** Section 4, step 2: the initiator's credential; a refusal is fatal unless `rejectUnauthorized: false`. */
+  async #authenticate(
+    peer: PeerCredential,
+  ): Promise<Pick<HandshakeInfo, 'authorized' | 'authorizationError' | 'peerCertificate'>> {
+    const options = this.options as ResponderOptions;
+    const { authorized, error, certificate }: Authentication = await authenticateInitiator(
+      peer,
+      {
+        anchors: options.ca,
+        requestCert: options.requestCert === true,
+        verifyPeer: options.verifyPeer,
+      },
+      options.now(),
+    );
+    if (error !== undefined && options.rejectUnauthorized !== false) throw error;
+    return {
+      authorized,
+      ...(error === undefined ? {} : { authorizationError: error }),
+      ...(certificate === undefined ? {} : { peerCertificate: certificate }),
+    };
   }
 
   /**
@@ -262,13 +348,8 @@ export class Responder extends Endpoint {
       applied = true;
     }
     const peer = peerCredential(group);
-    const verifyPeer = this.options.verifyPeer;
-    if (verifyPeer !== undefined && !(await verifyPeer(peer))) {
-      throw new MlsTlsError(
-        'ERR_MLSTLS_BAD_CERTIFICATE',
-        'the verifier refused the initiator credential',
-      );
-    }
+    const authentication = await this.#authenticate(peer);
+    const alpnProtocol = agreedProtocol(group);
     this.#group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
@@ -289,7 +370,8 @@ export class Responder extends Endpoint {
       epoch,
       groupId,
       peer,
-      authorized: verifyPeer !== undefined,
+      ...authentication,
+      ...(alpnProtocol === undefined ? {} : { alpnProtocol }),
       resumed: true,
     });
   }

@@ -1,0 +1,186 @@
+// Who the peer is (PROFILE.md section 4, steps 2 and 3): an X.509 chain checked against trust
+// anchors, the host name and the MLS signature key; a basic credential through the verifier
+// callback or a pinned key. The rules are node:tls's, applied by the core so that every binding
+// gets them alike.
+import { MlsTlsError } from '@mlstls/codec';
+import {
+  checkServerIdentity as defaultCheckServerIdentity,
+  describeCertificate,
+  type PeerCertificate,
+  TrustAnchors,
+  verifyCertificateChain,
+} from '@mlstls/x509';
+import { equalBytes } from './mls.js';
+import type { PeerCredential } from './output.js';
+
+/**
+ * node:tls's `checkServerIdentity(hostname, cert)`: returns an Error when `cert` does not name
+ * `hostname`. `tls.checkServerIdentity` itself can be passed.
+ */
+export type CheckServerIdentity = (hostname: string, cert: PeerCertificate) => Error | undefined;
+
+/** Decides whether the peer's credential is acceptable; may throw an `MlsTlsError` to choose the alert. */
+export type VerifyPeer = (peer: PeerCredential) => boolean | Promise<boolean>;
+
+/** What the initiator checks of the responder. */
+export interface ResponderAuthentication {
+  readonly anchors: TrustAnchors | undefined;
+  /** The name checked against the certificate; `''` when none was given. */
+  readonly hostname: string;
+  readonly checkServerIdentity: CheckServerIdentity | undefined;
+  readonly peerSignaturePublicKey: Uint8Array | undefined;
+  readonly verifyPeer: VerifyPeer | undefined;
+}
+
+/** What the responder checks of the initiator. */
+export interface InitiatorAuthentication {
+  readonly anchors: TrustAnchors | undefined;
+  /** node:tls's `requestCert`: the initiator must present an X.509 chain that verifies. */
+  readonly requestCert: boolean;
+  readonly verifyPeer: VerifyPeer | undefined;
+}
+
+/**
+ * The outcome: `authorized`, or `error` saying why not (the caller decides, by
+ * `rejectUnauthorized`, whether it is fatal). `certificate` is the peer's leaf as node:tls
+ * describes it, whenever the peer presented one that parses.
+ */
+export interface Authentication {
+  readonly authorized: boolean;
+  readonly error?: MlsTlsError;
+  readonly certificate?: PeerCertificate;
+}
+
+const NO_ANCHORS = TrustAnchors.from([]);
+
+/**
+ * The initiator's checks, failing closed: an X.509 responder must chain to `anchors`, be valid
+ * `now`, hold the MLS signature key and name `hostname`; a basic one needs a pinned key or a
+ * verifier. A pinned key and a verifier, when given, are asked as well, whatever the kind.
+ */
+export async function authenticateResponder(
+  peer: PeerCredential,
+  rules: ResponderAuthentication,
+  now: number,
+): Promise<Authentication> {
+  let certificate: PeerCertificate | undefined;
+  try {
+    if (peer.credential.credentialType === 'x509') {
+      certificate = describeLeaf(peer.credential.certificates);
+      certificate = await verifyCertificateChain(peer.credential.certificates, {
+        anchors: rules.anchors ?? NO_ANCHORS,
+        now,
+        purpose: 'server',
+        signaturePublicKey: peer.signaturePublicKey,
+      });
+      checkHostname(rules, certificate);
+    } else if (rules.peerSignaturePublicKey === undefined && rules.verifyPeer === undefined) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_BAD_CERTIFICATE',
+        'no verifier or pinned key to authenticate the responder',
+      );
+    }
+    if (
+      rules.peerSignaturePublicKey !== undefined &&
+      !equalBytes(rules.peerSignaturePublicKey, peer.signaturePublicKey)
+    ) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_BAD_CERTIFICATE',
+        'the responder signature key is not the pinned key',
+      );
+    }
+    await askVerifier(rules.verifyPeer, peer, 'responder');
+    return { authorized: true, ...(certificate === undefined ? {} : { certificate }) };
+  } catch (error) {
+    return refused(error, certificate);
+  }
+}
+
+/**
+ * The responder's checks. With `requestCert` the initiator must present an X.509 chain that
+ * verifies against `anchors` (`certificate_required` without one); without it only a verifier,
+ * if given, decides, and no verifier leaves the peer unauthorized, as node:tls's servers do.
+ */
+export async function authenticateInitiator(
+  peer: PeerCredential,
+  rules: InitiatorAuthentication,
+  now: number,
+): Promise<Authentication> {
+  let certificate: PeerCertificate | undefined;
+  try {
+    if (peer.credential.credentialType === 'x509') {
+      certificate = describeLeaf(peer.credential.certificates);
+    }
+    if (rules.requestCert) {
+      if (peer.credential.credentialType !== 'x509') {
+        throw new MlsTlsError(
+          'ERR_MLSTLS_CERTIFICATE_REQUIRED',
+          'the server requires a client certificate, and the client presented a basic credential',
+        );
+      }
+      certificate = await verifyCertificateChain(peer.credential.certificates, {
+        anchors: rules.anchors ?? NO_ANCHORS,
+        now,
+        purpose: 'client',
+        signaturePublicKey: peer.signaturePublicKey,
+      });
+    }
+    await askVerifier(rules.verifyPeer, peer, 'initiator');
+    const authorized = rules.requestCert || rules.verifyPeer !== undefined;
+    return { authorized, ...(certificate === undefined ? {} : { certificate }) };
+  } catch (error) {
+    return refused(error, certificate);
+  }
+}
+
+/** The leaf as node:tls describes it, or nothing when it does not parse (the chain check says why). */
+function describeLeaf(certificates: readonly Uint8Array[]): PeerCertificate | undefined {
+  const leaf = certificates[0];
+  if (leaf === undefined) return undefined;
+  try {
+    return describeCertificate(leaf);
+  } catch {
+    return undefined;
+  }
+}
+
+function checkHostname(rules: ResponderAuthentication, certificate: PeerCertificate): void {
+  const check = rules.checkServerIdentity ?? defaultCheckServerIdentity;
+  let failure: Error | undefined;
+  try {
+    failure = check(rules.hostname, certificate);
+  } catch (error) {
+    failure = error instanceof Error ? error : new Error('checkServerIdentity threw');
+  }
+  if (failure === undefined) return;
+  if (failure instanceof MlsTlsError) throw failure;
+  throw new MlsTlsError('ERR_MLSTLS_CERT_ALTNAME_INVALID', failure.message, { cause: failure });
+}
+
+async function askVerifier(
+  verifyPeer: VerifyPeer | undefined,
+  peer: PeerCredential,
+  role: 'initiator' | 'responder',
+): Promise<void> {
+  if (verifyPeer === undefined) return;
+  if (!(await verifyPeer(peer))) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_BAD_CERTIFICATE',
+      `the verifier refused the ${role} credential`,
+    );
+  }
+}
+
+function refused(error: unknown, certificate: PeerCertificate | undefined): Authentication {
+  const failure =
+    error instanceof MlsTlsError
+      ? error
+      : new MlsTlsError('ERR_MLSTLS_BAD_CERTIFICATE', 'the peer credential check failed', {
+          cause: error,
+        });
+  return {
+    authorized: false,
+    error: failure,
+    ...(certificate === undefined ? {} : { certificate }),
+  };
+}
