@@ -1,12 +1,18 @@
 import { connect as connectTcp } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MlsTlsError } from '@mlstls/codec';
-import { type CiphersuiteChoice, Initiator, type InitiatorOptions } from '@mlstls/state-machine';
+import {
+  type CheckServerIdentity,
+  type CiphersuiteChoice,
+  Initiator,
+  type InitiatorOptions,
+} from '@mlstls/state-machine';
 import { decodeSessionRecord, type SessionStore } from '@mlstls/storage';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   KEY_LOG_FILE_VARIABLE,
   random,
+  resolveSecureContext,
   type SharedOptions,
 } from './options.js';
 import { type EndpointFactory, MlsTlsSocket } from './socket.js';
@@ -20,10 +26,24 @@ export interface ConnectOptions extends SharedOptions {
   /** Aborting it destroys the socket with `ERR_MLSTLS_ABORTED`. */
   readonly signal?: AbortSignal;
   /**
-   * Refuse a server that no `verifyPeer` or `peerSignaturePublicKey` accepts (default true:
-   * fail closed). With false the connection goes on with `authorized === false`.
+   * Refuse a server that fails authentication (default true: fail closed): an X.509 chain that
+   * does not lead to `ca`, is not valid now, does not hold the MLS signature key or does not
+   * name `servername`; a basic credential that no `verifyPeer` or `peerSignaturePublicKey`
+   * accepts. With false the connection goes on with `authorized === false` and
+   * `authorizationError` saying why, as node:tls does.
    */
   readonly rejectUnauthorized?: boolean;
+  /**
+   * The server's name: sent in mlstls_server_name for the server to pick its certificate by
+   * (SNI), and checked against its certificate. Default `host`; unlike node:tls it is sent by
+   * default. An IP address is checked against the certificate's IP addresses and not sent.
+   */
+  readonly servername?: string;
+  /**
+   * Replaces the host name check (node:tls's option): returns an Error when `cert` (a
+   * `getPeerCertificate()` object) does not name `hostname`. `tls.checkServerIdentity` works.
+   */
+  readonly checkServerIdentity?: CheckServerIdentity;
   /** The server's signature public key, pinned. */
   readonly peerSignaturePublicKey?: Uint8Array;
   /** The MLS ciphersuite to offer (default 1). */
@@ -70,14 +90,21 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
   const session = options.session === undefined ? undefined : decodeSessionRecord(options.session);
   const live = store === undefined ? undefined : liveMap(store);
   const inUse = (live?.get(sessionName) ?? 0) > 0;
+  const { context, credential } = resolveSecureContext(options);
   const endpointOptions: Omit<InitiatorOptions, 'keyLog' | 'persist'> = {
     random,
     now: Date.now,
+    ca: context.anchors,
+    serverName: options.servername ?? options.host ?? 'localhost',
     ...(store === undefined ? {} : { store, sessionId: new TextEncoder().encode(sessionName) }),
     ...(session === undefined ? {} : { session }),
     ...(inUse ? { resume: false } : {}),
-    ...(options.credential === undefined ? {} : { credential: options.credential }),
+    ...(credential === undefined ? {} : { credential }),
     ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
+    ...(options.checkServerIdentity === undefined
+      ? {}
+      : { checkServerIdentity: options.checkServerIdentity }),
+    ...(options.ALPNProtocols === undefined ? {} : { alpnProtocols: options.ALPNProtocols }),
     ...(options.provider === undefined ? {} : { provider: options.provider }),
     ...(options.ciphersuite === undefined ? {} : { ciphersuite: options.ciphersuite }),
     ...(options.peerSignaturePublicKey === undefined

@@ -1,10 +1,30 @@
 import { randomFillSync } from 'node:crypto';
-import type { EndpointCredential, EndpointOptions } from '@mlstls/state-machine';
+import { MlsTlsError } from '@mlstls/codec';
+import type { EndpointCredential, EndpointOptions, ProtocolName } from '@mlstls/state-machine';
+import {
+  createSecureContext,
+  type MlsTlsSecureContext,
+  type SecureContextOptions,
+} from './secure-context.js';
 
-/** What `connect()` and `createServer()` both take. */
-export interface SharedOptions {
-  /** This end's credential; without one the client makes an ephemeral one per connection. */
+/**
+ * What `connect()` and `createServer()` both take. `key`, `passphrase`, `cert` and `ca` are
+ * node:tls's (see `SecureContextOptions`); `secureContext` replaces them.
+ */
+export interface SharedOptions extends SecureContextOptions {
+  /** Made once with `createSecureContext()`, instead of `key`, `cert` and `ca`. */
+  readonly secureContext?: MlsTlsSecureContext;
+  /**
+   * This end's MLS credential, instead of `key` and `cert` (a basic credential, say); without
+   * either, the client makes an ephemeral basic one per connection.
+   */
   readonly credential?: EndpointCredential;
+  /**
+   * ALPN protocols, most preferred first (node:tls's `ALPNProtocols`, as a list). The server
+   * picks its first one that the client offers; none in common fails the handshake with
+   * `no_application_protocol`.
+   */
+  readonly ALPNProtocols?: readonly ProtocolName[];
   /** Decides whether the peer's credential is acceptable (see the state machine's rules). */
   readonly verifyPeer?: EndpointOptions['verifyPeer'];
   /** The record layer's crypto: `node` (default), `noble`, or your own provider. */
@@ -19,6 +39,38 @@ export interface SharedOptions {
    * node:tls): with false, the peer's end ends this side too.
    */
   readonly allowHalfOpen?: boolean;
+}
+
+/**
+ * The secure context of `options`: the one given, or one made of `key`, `cert` and `ca`; and
+ * the credential to present (`credential`, else the context's).
+ */
+export function resolveSecureContext(options: SharedOptions): {
+  context: MlsTlsSecureContext;
+  credential: EndpointCredential | undefined;
+} {
+  const { secureContext, key, cert, ca, passphrase, credential } = options;
+  if (secureContext !== undefined && (key ?? cert ?? ca) !== undefined) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_ARGUMENT',
+      '`secureContext` replaces `key`, `cert` and `ca`: give one or the other',
+    );
+  }
+  const context =
+    secureContext ??
+    createSecureContext({
+      ...(key === undefined ? {} : { key }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(ca === undefined ? {} : { ca }),
+      ...(passphrase === undefined ? {} : { passphrase }),
+    });
+  if (credential !== undefined && context.credential !== undefined) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_ARGUMENT',
+      '`credential` and `key`/`cert` both name this end: give one',
+    );
+  }
+  return { context, credential: credential ?? context.credential };
 }
 
 /** node:tls's default for servers; used for both ends here. */

@@ -12,8 +12,10 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   KEY_LOG_FILE_VARIABLE,
   random,
+  resolveSecureContext,
   type SharedOptions,
 } from './options.js';
+import type { MlsTlsSecureContext } from './secure-context.js';
 import { MlsTlsSocket } from './socket.js';
 
 export interface ServerOptions extends SharedOptions {
@@ -29,6 +31,26 @@ export interface ServerOptions extends SharedOptions {
    * handshake.
    */
   readonly store?: SessionStore;
+  /**
+   * node:tls's `requestCert`: ask the client for an X.509 certificate and verify it against
+   * `ca`. A client with a basic credential then gets `certificate_required`.
+   */
+  readonly requestCert?: boolean;
+  /**
+   * Refuse a client that fails authentication (default true), as node:tls: with false it is
+   * let through with `authorized === false` and `authorizationError`.
+   */
+  readonly rejectUnauthorized?: boolean;
+  /**
+   * SNI, as node:tls's option: called with the name the client sent; answer
+   * `callback(null, createSecureContext({ key, cert }))`. A context without a credential (or
+   * an error) refuses the client with `unrecognized_name`. A client that sends no name gets
+   * the server's own `key`/`cert`.
+   */
+  readonly SNICallback?: (
+    servername: string,
+    callback: (error: Error | null, context?: MlsTlsSecureContext) => void,
+  ) => void;
 }
 
 /**
@@ -39,6 +61,7 @@ export interface ServerOptions extends SharedOptions {
  */
 export class MlsTlsServer extends Server {
   readonly #options: ServerOptions;
+  readonly #context: MlsTlsSecureContext;
   #credential: EndpointCredential | undefined;
   readonly #credentialReady: Promise<EndpointCredential>;
   /** `listen()` arguments waiting for the generated credential. */
@@ -52,14 +75,16 @@ export class MlsTlsServer extends Server {
     // Refuse an unknown suite now rather than on every connection.
     for (const suite of options.ciphersuites ?? []) suiteParameters(suite);
     this.#options = options;
-    this.#credential = options.credential;
+    const { context, credential } = resolveSecureContext(options);
+    this.#context = context;
+    this.#credential = credential;
     this.#credentialReady =
-      options.credential === undefined
+      credential === undefined
         ? generateCredential({ ciphersuite: options.ciphersuites?.[0] ?? 1 }).then((made) => {
             this.#credential = made;
             return made;
           })
-        : Promise.resolve(options.credential);
+        : Promise.resolve(credential);
     this.on('connection', this.#accept);
     if (secureConnectionListener !== undefined) {
       this.on('secureConnection', secureConnectionListener);
@@ -109,7 +134,16 @@ export class MlsTlsServer extends Server {
       persist: false,
       ...(options.store === undefined ? {} : { store: options.store }),
       credential,
+      ca: this.#context.anchors,
       ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
+      ...(options.requestCert === undefined ? {} : { requestCert: options.requestCert }),
+      ...(options.rejectUnauthorized === undefined
+        ? {}
+        : { rejectUnauthorized: options.rejectUnauthorized }),
+      ...(options.ALPNProtocols === undefined ? {} : { alpnProtocols: options.ALPNProtocols }),
+      ...(options.SNICallback === undefined
+        ? {}
+        : { selectCredential: credentialBySni(options.SNICallback) }),
       ...(options.provider === undefined ? {} : { provider: options.provider }),
       ...(options.ciphersuites === undefined ? {} : { ciphersuites: options.ciphersuites }),
     };
@@ -131,6 +165,19 @@ export class MlsTlsServer extends Server {
     });
     socket.on('error', forwardClientError);
   };
+}
+
+/** The state machine's `selectCredential`, asked through node:tls's callback shape. */
+function credentialBySni(
+  SNICallback: NonNullable<ServerOptions['SNICallback']>,
+): NonNullable<ResponderOptions['selectCredential']> {
+  return (servername) =>
+    new Promise((resolve, reject) => {
+      SNICallback(servername, (error, context) => {
+        if (error) reject(error);
+        else resolve(context?.credential);
+      });
+    });
 }
 
 /** Creates an mlstls server, as node:tls's `createServer()`. */

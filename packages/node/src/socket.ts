@@ -4,6 +4,7 @@ import { Duplex } from 'node:stream';
 import { MlsTlsError } from '@mlstls/codec';
 import { Initiator, type PeerCredential, type Responder } from '@mlstls/state-machine';
 import { encodeSessionRecord } from '@mlstls/storage';
+import type { PeerCertificate } from '@mlstls/x509';
 import { appendKeyLogLine } from './key-log-file.js';
 
 /** What `getCipher()` reports, shaped like node:tls's. */
@@ -65,6 +66,16 @@ export class MlsTlsSocket extends Duplex {
   authorized = false;
   /** Why the peer was not authorized, when `rejectUnauthorized: false` let it through. */
   authorizationError: MlsTlsError | undefined;
+  /**
+   * The protocol ALPN agreed: `null` before the handshake, `false` when none was (node:tls's
+   * values).
+   */
+  alpnProtocol: string | false | null = null;
+  /**
+   * The name of mlstls_server_name: the one sent (client) or asked for (server), `false` when
+   * there was none or the connection resumed, `null` before the handshake.
+   */
+  servername: string | false | null = null;
 
   #endpoint: Initiator | Responder;
   #transport: Duplex;
@@ -193,6 +204,22 @@ export class MlsTlsSocket extends Duplex {
   /** The peer's credential and signature key, once the handshake is complete. */
   getPeerCredential(): PeerCredential | undefined {
     return this.#endpoint.handshake?.peer;
+  }
+
+  /**
+   * The peer's leaf certificate as node:tls describes it (`subject`, `issuer`,
+   * `subjectaltname`, `valid_from`, `fingerprint256`, `raw`, ...); with `detailed`, its
+   * `issuerCertificate` chain up to the trust anchor. `{}` when the peer presented no X.509
+   * credential, `null` before the handshake, as node:tls.
+   */
+  getPeerCertificate(detailed = false): PeerCertificate | Record<string, never> | null {
+    const handshake = this.#endpoint.handshake;
+    if (handshake === undefined) return null;
+    const certificate = handshake.peerCertificate;
+    if (certificate === undefined) return {};
+    if (detailed) return certificate;
+    const { issuerCertificate: _chain, ...leaf } = certificate;
+    return leaf;
   }
 
   /** The suite in use, once the handshake is complete. */
@@ -363,6 +390,8 @@ export class MlsTlsSocket extends Duplex {
           this.#secure = true;
           this.authorized = output.info.authorized;
           this.authorizationError = output.info.authorizationError;
+          this.alpnProtocol = output.info.alpnProtocol ?? false;
+          this.servername = output.info.serverName ?? false;
           // The 'epoch' event follows; the listeners of 'secureConnect' already see the epoch.
           this.#epoch = output.info.epoch;
           this.#onSecure(this);
