@@ -107,6 +107,17 @@ describe('a chain that reaches an anchor is accepted', () => {
     );
   });
 
+  it('an ECDSA signature whose r or s is shorter than 32 bytes (left-padded for WebCrypto)', async () => {
+    // About one P-256 signature in 128 has an r or s below 2^248; issue until one does.
+    for (let attempt = 0; attempt < 2000; attempt++) {
+      const leaf = await issueCertificate({ subject: 'short', issuer: pki.intermediate });
+      if (!hasShortEcdsaInteger(leaf.der)) continue;
+      await expect(verify([leaf, pki.intermediate])).resolves.toBeDefined();
+      return;
+    }
+    throw new Error('no short ECDSA integer in 2000 signatures');
+  });
+
   it('an intermediate given as an anchor is trusted as is, without its root', async () => {
     const leaf = await verify([pki.server], { anchors: TrustAnchors.from(pki.intermediate.pem) });
     // Not self-issued, so the path ends at the intermediate without a loop.
@@ -453,6 +464,21 @@ describe('trust anchors are parsed once and reused', () => {
     expect(new Set(results.map((result) => result.fingerprint256)).size).toBe(1);
   });
 });
+
+/** Whether the certificate's ECDSA P-256 signature (at its end) has an integer under 32 bytes. */
+function hasShortEcdsaInteger(der: Uint8Array): boolean {
+  // The signature BIT STRING ends the certificate: 03 len 00 30 len 02 rl r 02 sl s.
+  for (let start = der.length - 72; start < der.length - 6; start++) {
+    if (der[start] !== 0x30 || der[start + 1] !== der.length - start - 2) continue;
+    const rLength = der[start + 3]!;
+    const r = der.subarray(start + 4, start + 4 + rLength);
+    const s = der.subarray(start + 6 + rLength);
+    const short = (value: Uint8Array) =>
+      value.length < 32 || (value.length === 32 && value[0] === 0);
+    return short(r) || short(s);
+  }
+  throw new Error('no ECDSA signature found');
+}
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
   outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
