@@ -11,5 +11,4 @@ export {
 } from './credential.js';
 export { describeCertificate, type PeerCertificate } from './describe.js';
 export { checkServerIdentity } from './hostname.js';
-export { sameCertificateIdentity } from './identity.js';
 export { type CertificateInput, decodeCertificates } from './pem.js';
