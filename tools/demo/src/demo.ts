@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type MlsTlsSocket } from '@mlstls/node';
 import { SqliteStore } from '@mlstls/storage-sqlite';
+import { issueCertificate } from '@mlstls/test-support';
 import { type Relay, startRelay } from './relay.js';
 import {
   digest,
@@ -39,9 +40,24 @@ export async function runDemo(
   const dir = mkdtempSync(join(tmpdir(), 'mlstls-demo-'));
   const serverStore = new SqliteStore({ path: join(dir, 'responder.db') });
   const clientStore = new SqliteStore({ path: join(dir, 'initiator.db') });
+  // A certificate authority and a certificate for localhost, made for this run: the initiator
+  // trusts the authority and checks the name, as with node:tls.
+  const authority = await issueCertificate({ subject: 'mlstls demo CA', ca: true });
+  const certificate = await issueCertificate({
+    subject: 'localhost',
+    issuer: authority,
+    dnsNames: ['localhost'],
+    extendedKeyUsage: ['serverAuth'],
+  });
   const accepted: { socket: MlsTlsSocket; received: Received }[] = [];
   let acceptedWaiter: (() => void) | undefined;
-  const server = createServer({ store: serverStore }, (socket) => {
+  const serverOptions = {
+    store: serverStore,
+    key: certificate.keyPem,
+    cert: [certificate.pem, authority.pem],
+    ALPNProtocols: ['demo/1'],
+  };
+  const server = createServer(serverOptions, (socket) => {
     // Listen now: the handshake's own 'epoch' event follows 'secureConnection' at once.
     socket.on('epoch', (epoch: bigint, cause: string) =>
       log(`${ms()}  responder: epoch ${epoch} (${cause})`),
@@ -59,7 +75,6 @@ export async function runDemo(
   try {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    const pinned = server.credential!.signaturePublicKey;
     relay = await startRelay(() => port);
     const dial = () => {
       const socket = connect({
@@ -67,7 +82,9 @@ export async function runDemo(
         port: relay!.port,
         store: clientStore,
         sessionName: SESSION_NAME,
-        peerSignaturePublicKey: pinned,
+        ca: authority.pem,
+        servername: 'localhost',
+        ALPNProtocols: ['demo/1'],
       });
       dialed.push(socket);
       socket.on('epoch', (epoch: bigint, cause: string) =>
@@ -76,7 +93,7 @@ export async function runDemo(
       return { socket, received: receive(socket) };
     };
     log(
-      `${ms()}  responder listening on 127.0.0.1:${port}, key ${Buffer.from(pinned).toString('hex').slice(0, 16)}..., sessions in ${join(dir, 'responder.db')}`,
+      `${ms()}  responder listening on 127.0.0.1:${port} as CN=${certificate.subject} (issued by ${authority.subject}), sessions in ${join(dir, 'responder.db')}`,
     );
     log(`${ms()}  the network: a relay on 127.0.0.1:${relay.port} that the demo can cut`);
 
@@ -90,7 +107,13 @@ export async function runDemo(
     log(
       `${ms()}  handshake complete: ${cipher.name}, records ${cipher.standardName}, epoch ${initiator.epoch}`,
     );
+    const peer = initiator.getPeerCertificate();
+    log(
+      `${ms()}  initiator: the responder is CN=${peer?.subject?.CN} (${peer?.subjectaltname}), authorized ${initiator.authorized}, ALPN ${initiator.alpnProtocol}`,
+    );
     check(!initiator.isSessionReused(), 'the first connection is a full handshake');
+    check(initiator.authorized, 'the certificate chain and the name check out');
+    check(initiator.alpnProtocol === 'demo/1', 'both ends agreed on demo/1');
 
     const toResponder = new Uint8Array(randomBytes(bytes));
     const toInitiator = new Uint8Array(randomBytes(bytes));
@@ -174,6 +197,10 @@ export async function runDemo(
     const { socket: resumedResponder, received: atResumedResponder } = await nextAccepted(2);
     log(
       `${ms()}  reconnected: isSessionReused() === ${resumed.isSessionReused()} (responder: ${resumedResponder.isSessionReused()}), epoch ${resumed.epoch}, no new handshake`,
+    );
+    check(
+      resumed.authorized && resumed.alpnProtocol === 'demo/1',
+      'the resumed connection checked the certificate again and kept ALPN demo/1',
     );
     check(
       resumed.isSessionReused() && resumedResponder.isSessionReused(),
