@@ -1,6 +1,7 @@
 /**
- * Fuzz targets, one per parser, one for the responder's handshake and one for its resumption
- * of a stored session, each run for a time
+ * Fuzz targets, one per parser (records, handshake messages, the section 7 extensions, X.509
+ * chains), one for the responder's handshake and one for its resumption of a stored session,
+ * each run for a time
  * budget: random bytes and mutations of valid messages go in; a result or an MlsTlsError whose
  * alert is its code's may come out, nothing else. The unit tests run the same kind of property briefly; this runs it for as long as asked.
  *
@@ -12,9 +13,13 @@ import {
   ContentType,
   decodeAlert,
   decodeHandshake,
+  decodeProtocolNameList,
   decodeRecordHeader,
+  decodeServerName,
   ErrorCode,
   encodeHandshake,
+  encodeProtocolNameList,
+  encodeServerName,
   HandshakeType,
   MlsTlsError,
 } from '@mlstls/codec';
@@ -26,6 +31,13 @@ import {
 } from '@mlstls/record';
 import { generateCredential, Initiator, Responder } from '@mlstls/state-machine';
 import { encodeSessionRecord, MemoryStore, type SessionRecord } from '@mlstls/storage';
+import { issueCertificate } from '@mlstls/test-support';
+import {
+  describeCertificate,
+  TrustAnchors,
+  verifyCertificateChain,
+  x509CredentialFromJwk,
+} from '@mlstls/x509';
 import fc from 'fast-check';
 
 const { values: args } = parseArgs({
@@ -99,8 +111,15 @@ const inputs = (valid: fc.Arbitrary<Uint8Array>, maxLength = 600) =>
 const random = (length: number) => crypto.getRandomValues(new Uint8Array(length));
 const now = Date.now;
 const responderCredential = await generateCredential();
+// With a server name and an ALPN list, so that mutations reach the section 7 decoders too.
 const clientHello = await (async () => {
-  const initiator = new Initiator({ random, now, rejectUnauthorized: false });
+  const initiator = new Initiator({
+    random,
+    now,
+    rejectUnauthorized: false,
+    serverName: 'fuzz.example',
+    alpnProtocols: ['h2', 'http/1.1'],
+  });
   await initiator.start();
   const output = initiator.poll();
   if (output?.type !== 'send') throw new Error('the initiator sent no client_hello');
@@ -114,7 +133,13 @@ const clientHello = await (async () => {
 const responderOutcomes = new Map<string, number>();
 
 async function responderSurvives(bytes: Uint8Array): Promise<void> {
-  const responder = new Responder({ random, now, credential: responderCredential });
+  const responder = new Responder({
+    random,
+    now,
+    credential: responderCredential,
+    alpnProtocols: ['h2'],
+    selectCredential: (name) => (name === 'fuzz.example' ? responderCredential : undefined),
+  });
   const error = await feed(responder, bytes, 211);
   responderOutcomes.set(error.code, (responderOutcomes.get(error.code) ?? 0) + 1);
 }
@@ -212,6 +237,40 @@ async function resumptionSurvives(bytes: Uint8Array): Promise<void> {
   resumptionOutcomes.set(outcome, (resumptionOutcomes.get(outcome) ?? 0) + 1);
 }
 
+// A real chain (root -> intermediate -> leaf), whose mutated leaves and intermediates reach the
+// DER parser, the path search and the signature checks.
+const pki = await (async () => {
+  const root = await issueCertificate({ subject: 'fuzz root', ca: true });
+  const intermediate = await issueCertificate({ subject: 'fuzz CA', issuer: root, ca: true });
+  const leaf = await issueCertificate({
+    subject: 'fuzz.example',
+    issuer: intermediate,
+    dnsNames: ['fuzz.example'],
+  });
+  const { signaturePublicKey } = x509CredentialFromJwk([leaf.der], leaf.jwk);
+  return { anchors: TrustAnchors.from(root.der), leaf, intermediate, signaturePublicKey };
+})();
+
+const chainOutcomes = new Map<string, number>();
+
+/** Verifies a chain with a mutated certificate: a result or a well-formed MlsTlsError. */
+async function chainSurvives([leaf, intermediate]: [Uint8Array, Uint8Array]): Promise<void> {
+  let outcome = 'verified';
+  try {
+    survives(() => describeCertificate(leaf));
+    await verifyCertificateChain([leaf, intermediate], {
+      anchors: pki.anchors,
+      now: now(),
+      purpose: 'server',
+      signaturePublicKey: pki.signaturePublicKey,
+    });
+  } catch (error) {
+    if (!(error instanceof MlsTlsError) || error.alert !== ErrorCode[error.code]) throw error;
+    outcome = error.code;
+  }
+  chainOutcomes.set(outcome, (chainOutcomes.get(outcome) ?? 0) + 1);
+}
+
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
 }
@@ -248,6 +307,24 @@ const targets: Record<
       for (let record = framer.next(); record; record = framer.next()) opener.open(record);
     }),
   ),
+  'server-name': fc.property(inputs(fc.constant(encodeServerName('fuzz.example'))), (bytes) =>
+    survives(() => decodeServerName(bytes)),
+  ),
+  alpn: fc.property(
+    inputs(
+      fc
+        .array(fc.uint8Array({ minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 4 })
+        .map(encodeProtocolNameList),
+    ),
+    (bytes) => survives(() => decodeProtocolNameList(bytes)),
+  ),
+  'certificate-chain': fc.asyncProperty(inputs(fc.constant(pki.leaf.der), 1200), (leaf) =>
+    chainSurvives([leaf, pki.intermediate.der]),
+  ),
+  'certificate-issuer': fc.asyncProperty(
+    inputs(fc.constant(pki.intermediate.der), 1200),
+    (intermediate) => chainSurvives([pki.leaf.der, intermediate]),
+  ),
   responder: fc.asyncProperty(inputs(fc.constant(clientHello), 1200), responderSurvives),
   resumption: fc.asyncProperty(
     inputs(fc.constant(resumptionWorld.flight), 2400),
@@ -262,6 +339,7 @@ for (const name of chosen) {
   const property = targets[name];
   if (!property)
     throw new Error(`unknown target ${name}; targets: ${Object.keys(targets).join(', ')}`);
+  chainOutcomes.clear();
   const started = performance.now();
   const details = await fc.check(property, {
     numRuns: Number.MAX_SAFE_INTEGER,
@@ -278,7 +356,12 @@ for (const name of chosen) {
     console.log(`${name}: ${details.numRuns} inputs in ${elapsed} s, only MlsTlsError came out`);
   }
   // How deep the inputs went: a handshake or resumption that completes ends in TRUNCATED.
-  const outcomes = { responder: responderOutcomes, resumption: resumptionOutcomes }[name];
+  const outcomes = {
+    responder: responderOutcomes,
+    resumption: resumptionOutcomes,
+    'certificate-chain': chainOutcomes,
+    'certificate-issuer': chainOutcomes,
+  }[name];
   if (outcomes !== undefined) {
     console.log(`  ${[...outcomes].map(([code, count]) => `${code} ${count}`).join(', ')}`);
   }
