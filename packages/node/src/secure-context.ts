@@ -38,7 +38,7 @@ export class MlsTlsSecureContext {
 
   constructor(options: SecureContextOptions = {}) {
     this.credential = x509Credential(options);
-    this.anchors = options.ca === undefined ? defaultAnchors() : TrustAnchors.from(options.ca);
+    this.anchors = options.ca === undefined ? bundledRoots : TrustAnchors.from(options.ca);
   }
 }
 
@@ -47,13 +47,12 @@ export function createSecureContext(options: SecureContextOptions = {}): MlsTlsS
   return new MlsTlsSecureContext(options);
 }
 
-let bundledRoots: TrustAnchors | undefined;
-
-/** node:tls's bundled roots, parsed on first use and then shared. */
-function defaultAnchors(): TrustAnchors {
-  bundledRoots ??= TrustAnchors.from(rootCertificates);
-  return bundledRoots;
-}
+/**
+ * node:tls's bundled roots, shared by every context, parsed when a peer first presents an
+ * X.509 chain: a client that pins basic keys, or a server that asks for no client
+ * certificates, never pays for it.
+ */
+const bundledRoots = TrustAnchors.lazy(() => rootCertificates);
 
 /**
  * The MLS credential of `key` and `cert`. node:crypto reads the key (any format, encrypted or
