@@ -76,6 +76,16 @@ export function connectPinned(
   return recordErrors(socket);
 }
 
+/**
+ * A client with exactly `options`, just started: no pinned key, for the tests that
+ * authenticate the server by its certificate.
+ */
+export function connectClient(options: ConnectOptions): MlsTlsSocket {
+  const socket = connect(options);
+  open.push({ close: () => socket.destroy() });
+  return recordErrors(socket);
+}
+
 /** The next server-side socket to complete its handshake. */
 export async function nextSecureConnection(server: MlsTlsServer): Promise<MlsTlsSocket> {
   const [socket] = (await once(server, 'secureConnection')) as [MlsTlsSocket];
