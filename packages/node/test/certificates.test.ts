@@ -330,6 +330,35 @@ describe('the validity period, by the clock', () => {
   });
 });
 
+describe('the purpose (extended key usage)', () => {
+  it('a server leaf for clientAuth only is ERR_MLSTLS_CERT_INVALID_PURPOSE with unsupported_certificate', async () => {
+    const clientOnly = await pki.issueLeaf({
+      subject: 'localhost',
+      extendedKeyUsage: ['clientAuth'],
+    });
+    const server = await x509Server({
+      key: clientOnly.keyPem,
+      cert: pemChain(clientOnly, pki.intermediate),
+    });
+    const error = await failure(x509Client(server));
+    expect(error.code).toBe('ERR_MLSTLS_CERT_INVALID_PURPOSE');
+    expect(error.alert).toBe(43);
+    expect(error.alertName).toBe('unsupported_certificate');
+  });
+
+  it('a server leaf without extended key usage serves', async () => {
+    // issueLeaf would add serverAuth; this leaf has no extendedKeyUsage extension at all.
+    const plain = await issueCertificate({
+      subject: 'localhost',
+      issuer: pki.intermediate,
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1'],
+    });
+    const server = await x509Server({ key: plain.keyPem, cert: pemChain(plain, pki.intermediate) });
+    expect((await secured(x509Client(server))).authorized).toBe(true);
+  });
+});
+
 describe('the host name (servername, default host)', () => {
   it('a servername the certificate does not name is ERR_MLSTLS_CERT_ALTNAME_INVALID with bad_certificate', async () => {
     const server = await x509Server();

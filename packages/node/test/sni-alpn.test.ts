@@ -199,6 +199,14 @@ describe('ALPN: the server chooses, by its own preference', () => {
     expect((await reported).code).toBe('ERR_MLSTLS_NO_APPLICATION_PROTOCOL');
   });
 
+  it('protocol names may be bytes: a Uint8Array matches the same name as a string', async () => {
+    const alpn = await server({ ALPNProtocols: [new TextEncoder().encode('h2')] });
+    const serverSide = accepted(alpn);
+    const socket = await secured(client(alpn, { ALPNProtocols: ['h2'] }));
+    expect(socket.alpnProtocol).toBe('h2');
+    expect((await serverSide).alpnProtocol).toBe('h2');
+  });
+
   it('SNI and ALPN together: the certificate by name, the protocol by preference', async () => {
     const both = await server({
       ALPNProtocols: ['h2'],
