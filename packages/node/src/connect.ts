@@ -152,6 +152,9 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
       signal: options.signal,
       keyLogFile: process.env[KEY_LOG_FILE_VARIABLE] || undefined,
       onSecure: (secured) => secured.emit('secureConnect'),
+      // The session is free again as soon as this socket is destroyed, not a tick later at its
+      // 'close': a connection made right after `destroy()` resumes it.
+      onDestroy: live === undefined ? undefined : () => release(live, sessionName),
     });
   } catch (error) {
     // A refused option (an unsupported suite, a credential for another suite).
@@ -159,15 +162,14 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
     throw error;
   }
   if (secureConnectListener !== undefined) socket.once('secureConnect', secureConnectListener);
-  if (live !== undefined) {
-    live.set(sessionName, (live.get(sessionName) ?? 0) + 1);
-    socket.once('close', () => {
-      const count = (live.get(sessionName) ?? 1) - 1;
-      if (count === 0) live.delete(sessionName);
-      else live.set(sessionName, count);
-    });
-  }
+  if (live !== undefined) live.set(sessionName, (live.get(sessionName) ?? 0) + 1);
   return socket;
+}
+
+function release(live: Map<string, number>, sessionName: string): void {
+  const count = (live.get(sessionName) ?? 1) - 1;
+  if (count === 0) live.delete(sessionName);
+  else live.set(sessionName, count);
 }
 
 function liveMap(store: SessionStore): Map<string, number> {

@@ -43,6 +43,8 @@ export interface SocketSetup {
   readonly keyLogAlso?: EventEmitter | undefined;
   /** Called once the handshake is complete, before any data is delivered. */
   readonly onSecure: (socket: MlsTlsSocket) => void;
+  /** Called once, synchronously, when the socket is destroyed (before its 'close'). */
+  readonly onDestroy?: (() => void) | undefined;
 }
 
 /**
@@ -83,6 +85,7 @@ export class MlsTlsSocket extends Duplex {
   /** Writes made before the handshake completes: a fallback hands them to its new endpoint. */
   #held: { data: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   readonly #onSecure: (socket: MlsTlsSocket) => void;
+  readonly #onDestroy: (() => void) | undefined;
   readonly #keyLogFile: string | undefined;
   readonly #keyLogAlso: EventEmitter | undefined;
   readonly #signal: AbortSignal | undefined;
@@ -108,6 +111,7 @@ export class MlsTlsSocket extends Duplex {
     this.#keyLogFile = setup.keyLogFile;
     this.#keyLogAlso = setup.keyLogAlso;
     this.#onSecure = setup.onSecure;
+    this.#onDestroy = setup.onDestroy;
     this.#fallback = setup.fallback;
     this.#endpoint = setup.createEndpoint(this.#hooks);
     this.#transport = setup.transport;
@@ -277,6 +281,7 @@ export class MlsTlsSocket extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#onDestroy?.();
     clearTimeout(this.#handshakeTimer);
     this.#signal?.removeEventListener('abort', this.#onAbort);
     // Erases every key; a no-op when the core has already failed.

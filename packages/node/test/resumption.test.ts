@@ -270,6 +270,17 @@ describe('resumption in the binding', () => {
     expect(errorsOf(first)).toEqual([]);
   });
 
+  it('a connection made right after destroy() of the one holding the session resumes it', async () => {
+    const stores = await backends[0]!.open();
+    const w = await world(stores);
+    const first = await secure(w.client());
+    first.destroy();
+    // No tick in between: the session is free once destroy() has returned.
+    const second = await secure(w.client());
+    expect(second.isSessionReused()).toBe(true);
+    await echoes(second);
+  });
+
   it('a live server connection whose session another connection resumed closes itself', async () => {
     const stores = await backends[0]!.open();
     const accepted: MlsTlsSocket[] = [];
