@@ -28,11 +28,20 @@ export async function generateCredential(
   };
 }
 
-/** Refuses a credential whose key cannot sign for `suite` (`handshake_failure`). */
-export function checkCredentialSuite(credential: EndpointCredential, suite: SuiteParameters): void {
+/**
+ * Refuses a credential whose key cannot sign for `suite`: `handshake_failure` when the peer
+ * chose the suite, `ERR_MLSTLS_INVALID_ARGUMENT` when the caller configured both.
+ */
+export function checkCredentialSuite(
+  credential: EndpointCredential,
+  suite: SuiteParameters,
+  code:
+    | 'ERR_MLSTLS_HANDSHAKE_FAILURE'
+    | 'ERR_MLSTLS_INVALID_ARGUMENT' = 'ERR_MLSTLS_HANDSHAKE_FAILURE',
+): void {
   if (credential.signatureAlgorithm !== signatureAlgorithm(suite)) {
     throw new MlsTlsError(
-      'ERR_MLSTLS_HANDSHAKE_FAILURE',
+      code,
       `${suite.name} needs a ${signatureAlgorithm(suite)} credential key, not ${credential.signatureAlgorithm}`,
     );
   }

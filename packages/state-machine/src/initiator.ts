@@ -133,7 +133,9 @@ export class Initiator extends Endpoint {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'a store needs a sessionId');
     }
     this.#suite = suiteParameters(options.ciphersuite ?? 1);
-    if (options.credential) checkCredentialSuite(options.credential, this.#suite);
+    if (options.credential) {
+      checkCredentialSuite(options.credential, this.#suite, 'ERR_MLSTLS_INVALID_ARGUMENT');
+    }
   }
 
   /** The state's name, for tests and diagnostics. */
