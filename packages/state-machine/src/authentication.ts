@@ -66,7 +66,6 @@ export async function authenticateResponder(
   let certificate: PeerCertificate | undefined;
   try {
     if (peer.credential.credentialType === 'x509') {
-      certificate = describeLeaf(peer.credential.certificates);
       certificate = await verifyCertificateChain(peer.credential.certificates, {
         anchors: rules.anchors ?? NO_ANCHORS,
         now,
@@ -92,7 +91,7 @@ export async function authenticateResponder(
     await askVerifier(rules.verifyPeer, peer, 'responder');
     return { authorized: true, ...(certificate === undefined ? {} : { certificate }) };
   } catch (error) {
-    return refused(error, certificate);
+    return refused(error, certificate ?? describeLeaf(peer));
   }
 }
 
@@ -108,9 +107,6 @@ export async function authenticateInitiator(
 ): Promise<Authentication> {
   let certificate: PeerCertificate | undefined;
   try {
-    if (peer.credential.credentialType === 'x509') {
-      certificate = describeLeaf(peer.credential.certificates);
-    }
     if (rules.requestCert) {
       if (peer.credential.credentialType !== 'x509') {
         throw new MlsTlsError(
@@ -125,17 +121,22 @@ export async function authenticateInitiator(
         signaturePublicKey: peer.signaturePublicKey,
       });
     }
+    certificate ??= describeLeaf(peer);
     await askVerifier(rules.verifyPeer, peer, 'initiator');
     const authorized = rules.requestCert || rules.verifyPeer !== undefined;
     return { authorized, ...(certificate === undefined ? {} : { certificate }) };
   } catch (error) {
-    return refused(error, certificate);
+    return refused(error, certificate ?? describeLeaf(peer));
   }
 }
 
-/** The leaf as node:tls describes it, or nothing when it does not parse (the chain check says why). */
-function describeLeaf(certificates: readonly Uint8Array[]): PeerCertificate | undefined {
-  const leaf = certificates[0];
+/**
+ * The X.509 leaf as node:tls describes it, without checking it: for a peer that was not
+ * verified. Nothing for a basic credential, or a leaf that does not parse.
+ */
+function describeLeaf(peer: PeerCredential): PeerCertificate | undefined {
+  if (peer.credential.credentialType !== 'x509') return undefined;
+  const leaf = peer.credential.certificates[0];
   if (leaf === undefined) return undefined;
   try {
     return describeCertificate(leaf);
