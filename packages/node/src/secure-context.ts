@@ -1,4 +1,5 @@
 import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { MlsTlsError } from '@mlstls/codec';
 import type { EndpointCredential } from '@mlstls/state-machine';
@@ -22,7 +23,7 @@ export interface SecureContextOptions {
   readonly cert?: CertificateInput;
   /**
    * The certificates to trust as anchors, PEM or DER. Default: node:tls's bundled roots
-   * (`tls.rootCertificates`), as node:tls does.
+   * (`tls.rootCertificates`) and `NODE_EXTRA_CA_CERTS`'s, as node:tls does.
    */
   readonly ca?: CertificateInput;
 }
@@ -48,11 +49,24 @@ export function createSecureContext(options: SecureContextOptions = {}): MlsTlsS
 }
 
 /**
- * node:tls's bundled roots, shared by every context, parsed when a peer first presents an
+ * node:tls's default anchors: its bundled roots and the certificates of the file that
+ * `NODE_EXTRA_CA_CERTS` names. Shared by every context, parsed when a peer first presents an
  * X.509 chain: a client that pins basic keys, or a server that asks for no client
  * certificates, never pays for it.
  */
-const bundledRoots = TrustAnchors.lazy(() => rootCertificates);
+const bundledRoots = TrustAnchors.lazy(() => [...rootCertificates, ...extraCertificates()]);
+
+/** As node does, a file that cannot be read is warned about and ignored. */
+function extraCertificates(): string[] {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (!file) return [];
+  try {
+    return [readFileSync(file, 'latin1')];
+  } catch (error) {
+    process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${String(error)}`);
+    return [];
+  }
+}
 
 /**
  * The MLS credential of `key` and `cert`. node:crypto reads the key (any format, encrypted or
