@@ -11,7 +11,7 @@ import {
   verifyCertificateChain,
 } from '@mlstls/x509';
 import { equalBytes } from './mls.js';
-import type { PeerCredential } from './output.js';
+import type { HandshakeInfo, PeerCredential } from './output.js';
 
 /**
  * node:tls's `checkServerIdentity(hostname, cert)`: returns an Error when `cert` does not name
@@ -30,6 +30,8 @@ export interface ResponderAuthentication {
   readonly checkServerIdentity: CheckServerIdentity | undefined;
   readonly peerSignaturePublicKey: Uint8Array | undefined;
   readonly verifyPeer: VerifyPeer | undefined;
+  /** False lets a refused peer through, unauthorized. */
+  readonly rejectUnauthorized: boolean;
 }
 
 /** What the responder checks of the initiator. */
@@ -38,14 +40,23 @@ export interface InitiatorAuthentication {
   /** node:tls's `requestCert`: the initiator must present an X.509 chain that verifies. */
   readonly requestCert: boolean;
   readonly verifyPeer: VerifyPeer | undefined;
+  /** False lets a refused peer through, unauthorized. */
+  readonly rejectUnauthorized: boolean;
 }
 
 /**
- * The outcome: `authorized`, or `error` saying why not (the caller decides, by
- * `rejectUnauthorized`, whether it is fatal). `certificate` is the peer's leaf as node:tls
- * describes it, whenever the peer presented one that parses.
+ * The outcome, as the handshake reports it: `authorized`, or the refusal as
+ * `authorizationError` when `rejectUnauthorized: false` let the peer through (else it is
+ * thrown). `peerCertificate` is the peer's leaf as node:tls describes it, whenever the peer
+ * presented one that parses.
  */
-export interface Authentication {
+export type Authentication = Pick<
+  HandshakeInfo,
+  'authorized' | 'authorizationError' | 'peerCertificate'
+>;
+
+/** A check's result, before `rejectUnauthorized` decides what a refusal does. */
+interface Verdict {
   readonly authorized: boolean;
   readonly error?: MlsTlsError;
   readonly certificate?: PeerCertificate;
@@ -63,6 +74,14 @@ export async function authenticateResponder(
   rules: ResponderAuthentication,
   now: number,
 ): Promise<Authentication> {
+  return settle(await checkResponder(peer, rules, now), rules.rejectUnauthorized);
+}
+
+async function checkResponder(
+  peer: PeerCredential,
+  rules: ResponderAuthentication,
+  now: number,
+): Promise<Verdict> {
   let certificate: PeerCertificate | undefined;
   try {
     if (peer.credential.credentialType === 'x509') {
@@ -105,6 +124,14 @@ export async function authenticateInitiator(
   rules: InitiatorAuthentication,
   now: number,
 ): Promise<Authentication> {
+  return settle(await checkInitiator(peer, rules, now), rules.rejectUnauthorized);
+}
+
+async function checkInitiator(
+  peer: PeerCredential,
+  rules: InitiatorAuthentication,
+  now: number,
+): Promise<Verdict> {
   let certificate: PeerCertificate | undefined;
   try {
     if (rules.requestCert) {
@@ -172,7 +199,18 @@ async function askVerifier(
   }
 }
 
-function refused(error: unknown, certificate: PeerCertificate | undefined): Authentication {
+/** A refusal is thrown, unless `rejectUnauthorized: false` lets the peer through. */
+function settle(verdict: Verdict, rejectUnauthorized: boolean): Authentication {
+  const { authorized, error, certificate } = verdict;
+  if (error !== undefined && rejectUnauthorized) throw error;
+  return {
+    authorized,
+    ...(error === undefined ? {} : { authorizationError: error }),
+    ...(certificate === undefined ? {} : { peerCertificate: certificate }),
+  };
+}
+
+function refused(error: unknown, certificate: PeerCertificate | undefined): Verdict {
   const failure =
     error instanceof MlsTlsError
       ? error

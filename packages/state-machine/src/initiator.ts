@@ -7,7 +7,11 @@ import {
   versionOf,
 } from '@mlstls/storage';
 import type { CiphersuiteImpl, ClientState, KeyPackage, PrivateKeyPackage } from 'ts-mls';
-import { authenticateResponder, type CheckServerIdentity } from './authentication.js';
+import {
+  type Authentication,
+  authenticateResponder,
+  type CheckServerIdentity,
+} from './authentication.js';
 import { checkCredentialSuite, generateCredential } from './credential.js';
 import { Endpoint, type EndpointOptions } from './endpoint.js';
 import {
@@ -75,10 +79,7 @@ interface Resumable {
 }
 
 /** What a resumed connection reports once the responder has answered. */
-type ResumedInfo = Pick<
-  HandshakeInfo,
-  'authorized' | 'authorizationError' | 'peerCertificate' | 'alpnProtocol'
->;
+type ResumedInfo = Authentication & Pick<HandshakeInfo, 'alpnProtocol'>;
 
 /** The initiator's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
 type InitiatorState =
@@ -421,9 +422,9 @@ export class Initiator extends Endpoint {
    * Section 4, step 3: the responder's credential, failing closed. With `rejectUnauthorized:
    * false` a refusal lets the connection go on, reported as `authorizationError`.
    */
-  async #authenticate(peer: PeerCredential): Promise<ResumedInfo> {
+  #authenticate(peer: PeerCredential): Promise<Authentication> {
     const options = this.options as InitiatorOptions;
-    const { authorized, error, certificate } = await authenticateResponder(
+    return authenticateResponder(
       peer,
       {
         anchors: options.ca,
@@ -431,15 +432,10 @@ export class Initiator extends Endpoint {
         checkServerIdentity: options.checkServerIdentity,
         peerSignaturePublicKey: options.peerSignaturePublicKey,
         verifyPeer: options.verifyPeer,
+        rejectUnauthorized: options.rejectUnauthorized !== false,
       },
       options.now(),
     );
-    if (error !== undefined && options.rejectUnauthorized !== false) throw error;
-    return {
-      authorized,
-      ...(error === undefined ? {} : { authorizationError: error }),
-      ...(certificate === undefined ? {} : { peerCertificate: certificate }),
-    };
   }
 
   async #applyPeerUpdate(group: ClientState): Promise<void> {

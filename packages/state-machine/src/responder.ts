@@ -29,7 +29,7 @@ import {
   protocolBytes,
   readOffer,
 } from './negotiation.js';
-import type { HandshakeInfo, PeerCredential, SessionSnapshot } from './output.js';
+import type { PeerCredential, SessionSnapshot } from './output.js';
 import {
   callStore,
   decodeGroup,
@@ -279,25 +279,18 @@ export class Responder extends Endpoint {
   }
 
   /** Section 4, step 2: the initiator's credential; a refusal is fatal unless `rejectUnauthorized: false`. */
-  async #authenticate(
-    peer: PeerCredential,
-  ): Promise<Pick<HandshakeInfo, 'authorized' | 'authorizationError' | 'peerCertificate'>> {
+  #authenticate(peer: PeerCredential): Promise<Authentication> {
     const options = this.options as ResponderOptions;
-    const { authorized, error, certificate }: Authentication = await authenticateInitiator(
+    return authenticateInitiator(
       peer,
       {
         anchors: options.ca,
         requestCert: options.requestCert === true,
         verifyPeer: options.verifyPeer,
+        rejectUnauthorized: options.rejectUnauthorized !== false,
       },
       options.now(),
     );
-    if (error !== undefined && options.rejectUnauthorized !== false) throw error;
-    return {
-      authorized,
-      ...(error === undefined ? {} : { authorizationError: error }),
-      ...(certificate === undefined ? {} : { peerCertificate: certificate }),
-    };
   }
 
   /**
