@@ -16,6 +16,7 @@ import {
   KeyUsage,
   SubjectKeyIdentifier,
 } from '@peculiar/asn1-x509';
+import { BoundedCache, bytesKey } from './bounded-cache.js';
 import {
   bitStringBytes,
   childrenOf,
@@ -238,6 +239,26 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
       cause: error,
     });
   }
+}
+
+/**
+ * Certificates parsed from peers' chains, by their DER. A server sends the same intermediate
+ * (and a client reconnecting gets the same leaf) on every handshake, and parsing is most of
+ * what a verification costs in JavaScript. Bounded in count and in bytes of DER (a copy and a
+ * key of the same size are kept per entry, with the parse), so peers cannot grow it.
+ */
+export const parsedCertificates = new BoundedCache<ParsedCertificate>(256, 1 << 20);
+
+/**
+ * `der` parsed, as `parseCertificate`, shared with earlier parses of the same bytes. The parse
+ * is over a private copy, so a caller reusing its buffer cannot change a cached certificate.
+ */
+export function parseCertificateCached(der: Uint8Array): ParsedCertificate {
+  return parsedCertificates.getOrCreate(
+    bytesKey(der),
+    () => parseCertificate(der.slice()),
+    der.length,
+  );
 }
 
 function malformed(what: string): never {

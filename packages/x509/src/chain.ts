@@ -4,7 +4,7 @@ import {
   ExtendedKeyUsageOid,
   KeyUsageBit,
   type ParsedCertificate,
-  parseCertificate,
+  parseCertificateCached,
 } from './certificate.js';
 import { equalBytes } from './der.js';
 import { describePath, type PeerCertificate } from './describe.js';
@@ -77,7 +77,8 @@ export async function verifyCertificateChain(
   if (chain.length === 0) {
     throw new MlsTlsError('ERR_MLSTLS_BAD_CERTIFICATE', 'the certificate chain is empty');
   }
-  const certificates = chain.map((der) => parseCertificate(der));
+  // Shared parses: the same chain comes with every handshake with a server (see the caches).
+  const certificates = chain.map((der) => parseCertificateCached(der));
   const search = new PathSearch(options, certificates.slice(1));
   const leaf = certificates[0]!;
   // A leaf that is itself an anchor is trusted as is (as a self-signed certificate in `ca`).
@@ -211,7 +212,8 @@ class PathSearch {
     }
     let outcome = byIssuer.get(issuer);
     if (outcome === undefined) {
-      outcome = signedBy(certificate, issuer).then(
+      // Every certificate here is a parse of private bytes (a shared parse, or an anchor's).
+      outcome = signedBy(certificate, issuer, true).then(
         (verified) =>
           verified
             ? undefined

@@ -3,7 +3,7 @@ import { sha1 } from '@noble/hashes/legacy.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { id_rsaEncryption, RSAPublicKey } from '@peculiar/asn1-rsa';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { KeyUsageBit, type ParsedCertificate, parseCertificate } from './certificate.js';
+import { KeyUsageBit, type ParsedCertificate, parseCertificateCached } from './certificate.js';
 import { childrenOf, contentOf, oidText, readElement, Tag } from './der.js';
 import { hex } from './hex.js';
 import { nameObject, nameRfc2253 } from './names.js';
@@ -72,7 +72,7 @@ export function describeCertificate(
 ): PeerCertificate {
   const parse = (bytes: Uint8Array): ParsedCertificate => {
     try {
-      return parseCertificate(bytes);
+      return parseCertificateCached(bytes);
     } catch (error) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'not an X.509 certificate', {
         cause: error,

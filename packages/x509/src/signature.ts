@@ -10,6 +10,7 @@ import {
 } from '@peculiar/asn1-rsa';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { BoundedCache, bytesKey } from './bounded-cache.js';
 import type { ParsedCertificate } from './certificate.js';
 import { childrenOf, contentOf, equalBytes, oidText, readElement, Tag } from './der.js';
 import {
@@ -73,22 +74,56 @@ interface VerificationPlan {
 const importedKeys = new WeakMap<ParsedCertificate, Map<string, Promise<WebCryptoKey>>>();
 
 /**
+ * Imported keys of any issuer, by import algorithm and SubjectPublicKeyInfo: a server's
+ * intermediate comes in a new copy with every handshake (or is re-issued with the same key),
+ * and importing its key costs more than the signature it checks. A public key reveals nothing,
+ * so sharing it between connections leaks nothing; bounded, so peers cannot grow it.
+ */
+export const issuerKeys = new BoundedCache<Promise<WebCryptoKey>>(256);
+
+/**
+ * The issuer SubjectPublicKeyInfos (as `bytesKey`) whose signature each certificate is known to
+ * carry. Whether a signature verifies depends only on the certificate's bytes and the issuer's
+ * key, so it is checked once per pair; only for certificates whose bytes never change, and as
+ * long as they live: the shared parses live in a bounded cache (parseCertificateCached). A few
+ * issuers per certificate at most: one key signs a certificate, cross-signing makes a handful.
+ */
+const verifiedIssuers = new WeakMap<ParsedCertificate, string[]>();
+const MAX_VERIFIED_ISSUERS = 4;
+
+/**
  * Whether `issuer`'s key signed `certificate`. A signature that is wrong resolves false; an
  * algorithm or key this package cannot verify with throws ERR_MLSTLS_BAD_CERTIFICATE.
+ * `remember`: `certificate`'s bytes are private and never change (a parse of a copy, see
+ * parseCertificateCached), so that a signature found good may be remembered with it.
  */
 export async function signedBy(
   certificate: ParsedCertificate,
   issuer: ParsedCertificate,
+  remember = false,
 ): Promise<boolean> {
+  const issuerKey = bytesKey(issuer.spki);
+  if (verifiedIssuers.get(certificate)?.includes(issuerKey)) return true;
   const plan = verificationPlan(certificate, issuer);
   if (plan.signature === undefined) return false;
-  const key = await importedKey(issuer, plan);
+  const key = await importedKey(issuer, issuerKey, plan);
+  let verified: boolean;
   try {
-    return await subtle().verify(plan.verifyAlgorithm, key, plan.signature, certificate.tbs);
+    verified = await subtle().verify(plan.verifyAlgorithm, key, plan.signature, certificate.tbs);
   } catch {
     // A signature of the wrong length or shape is a signature that does not verify.
     return false;
   }
+  if (verified && remember) {
+    // Read again: another verification may have remembered one meanwhile.
+    const issuers = verifiedIssuers.get(certificate) ?? [];
+    if (!issuers.includes(issuerKey)) {
+      if (issuers.length >= MAX_VERIFIED_ISSUERS) issuers.shift();
+      issuers.push(issuerKey);
+      verifiedIssuers.set(certificate, issuers);
+    }
+  }
+  return verified;
 }
 
 function unverifiable(message: string): never {
@@ -249,7 +284,11 @@ function rawEcdsaSignature(der: Uint8Array, size: number): Uint8Array | undefine
   }
 }
 
-function importedKey(issuer: ParsedCertificate, plan: VerificationPlan): Promise<WebCryptoKey> {
+function importedKey(
+  issuer: ParsedCertificate,
+  issuerKey: string,
+  plan: VerificationPlan,
+): Promise<WebCryptoKey> {
   let keys = importedKeys.get(issuer);
   if (keys === undefined) {
     keys = new Map();
@@ -257,8 +296,12 @@ function importedKey(issuer: ParsedCertificate, plan: VerificationPlan): Promise
   }
   let key = keys.get(plan.cacheKey);
   if (key === undefined) {
-    key = subtle()
-      .importKey('spki', plan.spki, plan.importAlgorithm, false, ['verify'])
+    // The SPKI imported is the issuer's own, or a function of it (RSA-PSS), so the issuer's
+    // SPKI and the algorithm name the key.
+    key = issuerKeys
+      .getOrCreate(`${plan.cacheKey}\n${issuerKey}`, () =>
+        subtle().importKey('spki', plan.spki, plan.importAlgorithm, false, ['verify']),
+      )
       .catch((error: unknown) => {
         throw new MlsTlsError(
           'ERR_MLSTLS_BAD_CERTIFICATE',
