@@ -11,7 +11,9 @@ import { EC_PUBLIC_KEY_OID } from './signature-key.js';
 
 /**
  * node:tls's getPeerCertificate() object (https://nodejs.org/api/tls.html#certificate-object),
- * built synchronously and portably; Buffers become Uint8Array.
+ * built synchronously and portably; Buffers become Uint8Array. The fingerprints and
+ * `issuerCertificate` are computed on first read, then kept: they are enumerable properties
+ * like the others for spreading, `JSON.stringify` and `util.inspect`.
  */
 export interface PeerCertificate {
   /** Short names as keys (C ST L O OU CN ...), a repeated one as an array; no prototype. */
@@ -84,15 +86,62 @@ export function describeCertificate(
   return describePath([leaf, ...issuers.map(parse)]);
 }
 
-/** The description of `path[0]` linked through its issuers, as node's detailed form. */
+/**
+ * The description of `path[0]` linked through its issuers, as node's detailed form. Each issuer
+ * is described when `issuerCertificate` is first read: most callers read only the leaf.
+ */
 export function describePath(path: readonly ParsedCertificate[]): PeerCertificate {
-  const descriptions = path.map(describe);
-  descriptions.forEach((description, index) => {
-    const next = descriptions[index + 1];
-    if (next !== undefined) description.issuerCertificate = next;
-    else if (path[index]!.selfIssued) description.issuerCertificate = description;
+  return describeFrom(path, 0);
+}
+
+function describeFrom(path: readonly ParsedCertificate[], index: number): PeerCertificate {
+  const description = describe(path[index]!);
+  if (index + 1 < path.length) {
+    defineLazy(description, 'issuerCertificate', () => describeFrom(path, index + 1));
+  } else if (path[index]!.selfIssued) {
+    description.issuerCertificate = description;
+  }
+  return description;
+}
+
+/**
+ * Makes `key` of `description` an enumerable property computed on its first read (or set by a
+ * write), from then on a plain data property. Spreading, `JSON.stringify`, `Object.entries`
+ * and deep equality read it as any other property; only `Object.getOwnPropertyDescriptor`
+ * tells, until then.
+ */
+function defineLazy<K extends keyof MutablePeerCertificate>(
+  description: Partial<MutablePeerCertificate>,
+  key: K,
+  compute: () => MutablePeerCertificate[K],
+): void {
+  const settle = (value: MutablePeerCertificate[K]): MutablePeerCertificate[K] => {
+    // Fails only on a frozen description, which then computes on every read.
+    Reflect.defineProperty(description, key, {
+      value,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+    return value;
+  };
+  Object.defineProperty(description, key, {
+    get: () => settle(compute()),
+    set: settle,
+    enumerable: true,
+    configurable: true,
   });
-  return descriptions[0]!;
+}
+
+/**
+ * node's util.inspect hook (by its registered symbol, so nothing here needs node): computes the
+ * lazy properties so that a description prints its values, then lets inspect print it as is.
+ */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+function inspectSettled(this: Record<string, unknown>): unknown {
+  for (const key of Object.keys(this)) void this[key];
+  return this;
 }
 
 const CURVES: Readonly<
@@ -141,14 +190,16 @@ function describe(certificate: ParsedCertificate): MutablePeerCertificate {
   }
   description.valid_from = opensslTime(certificate.notBefore);
   description.valid_to = opensslTime(certificate.notAfter);
-  description.fingerprint = hex(sha1(der), ':');
-  description.fingerprint256 = hex(sha256(der), ':');
-  description.fingerprint512 = hex(sha512(der), ':');
+  // Three hashes of the whole DER in JavaScript, which few callers read: computed when read.
+  defineLazy(description, 'fingerprint', () => hex(sha1(der), ':'));
+  defineLazy(description, 'fingerprint256', () => hex(sha256(der), ':'));
+  defineLazy(description, 'fingerprint512', () => hex(sha512(der), ':'));
   if (certificate.extendedKeyUsage !== undefined) {
     description.ext_key_usage = [...certificate.extendedKeyUsage];
   }
   description.serialNumber = serialText(certificate.serialNumber);
   description.raw = der.slice();
+  Object.defineProperty(description, INSPECT, { value: inspectSettled });
   return description as MutablePeerCertificate;
 }
 
