@@ -256,12 +256,11 @@ function pathRuleBroken(
   const purposeOid = PURPOSE_OIDS[purpose];
   const leaf = path[0]!;
   for (const [depth, certificate] of path.entries()) {
-    const name = certificate.subjectText;
     const [unknown] = certificate.unknownCriticalExtensions;
     if (unknown !== undefined) {
       return new MlsTlsError(
         'ERR_MLSTLS_BAD_CERTIFICATE',
-        `certificate ${name} has the critical extension ${unknown}, which is not supported`,
+        `certificate ${certificate.subjectText} has the critical extension ${unknown}, which is not supported`,
       );
     }
     const usages = certificate.extendedKeyUsage;
@@ -272,7 +271,7 @@ function pathRuleBroken(
     ) {
       return new MlsTlsError(
         'ERR_MLSTLS_CERT_INVALID_PURPOSE',
-        `certificate ${name} is not for TLS ${purpose} authentication (extended key usage)`,
+        `certificate ${certificate.subjectText} is not for TLS ${purpose} authentication (extended key usage)`,
       );
     }
     if (depth === 0) continue;
@@ -280,13 +279,13 @@ function pathRuleBroken(
     if (certificate.basicConstraints?.ca !== true) {
       return new MlsTlsError(
         'ERR_MLSTLS_CERT_INVALID_PURPOSE',
-        `certificate ${name} issued ${path[depth - 1]!.subjectText} but is not a CA (basicConstraints)`,
+        `certificate ${certificate.subjectText} issued ${path[depth - 1]!.subjectText} but is not a CA (basicConstraints)`,
       );
     }
     if (certificate.keyUsage !== undefined && !(certificate.keyUsage & KeyUsageBit.keyCertSign)) {
       return new MlsTlsError(
         'ERR_MLSTLS_CERT_INVALID_PURPOSE',
-        `certificate ${name} may not sign certificates (key usage without keyCertSign)`,
+        `certificate ${certificate.subjectText} may not sign certificates (key usage without keyCertSign)`,
       );
     }
     const limit = certificate.basicConstraints.pathLength;
@@ -296,7 +295,7 @@ function pathRuleBroken(
       if (below > limit) {
         return new MlsTlsError(
           'ERR_MLSTLS_CERT_INVALID_PURPOSE',
-          `certificate ${name} allows ${limit} intermediate CAs below it, the path has ${below}`,
+          `certificate ${certificate.subjectText} allows ${limit} intermediate CAs below it, the path has ${below}`,
         );
       }
     }

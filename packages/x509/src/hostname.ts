@@ -23,18 +23,17 @@ export function checkServerIdentity(
   const entries = altNames === undefined || altNames === '' ? [] : splitAltNames(altNames);
   if (entries === undefined) return mismatch("the certificate's altnames do not parse");
   const dnsNames: string[] = [];
-  const ips: Uint8Array[] = [];
+  const ipTexts: string[] = [];
   for (const entry of entries) {
     if (entry.startsWith('DNS:')) dnsNames.push(entry.slice(4));
-    else if (entry.startsWith('IP Address:')) {
-      const ip = parseIp(entry.slice(11));
-      if (ip !== undefined) ips.push(ip);
-    }
+    else if (entry.startsWith('IP Address:')) ipTexts.push(entry.slice(11));
   }
   // "example.com." is "example.com"; an empty hostname falls through to match nothing.
   const host = String(hostname).replace(/\.$/, '');
   const ip = ipLiteral(host);
   if (ip !== undefined) {
+    // IP SANs are read only for an IP hostname: a DNS name never matches one.
+    const ips = ipTexts.map(parseIp).filter((address) => address !== undefined);
     const text = canonicalIp(ip);
     if (ips.some((candidate) => canonicalIp(candidate) === text)) return undefined;
     return mismatch(`IP: ${host} is not in the cert's list: ${ips.map(canonicalIp).join(', ')}`);
