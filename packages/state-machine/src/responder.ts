@@ -439,7 +439,11 @@ function headerOf(commit: Uint8Array): { groupId: Uint8Array; epoch: bigint } {
   return message.privateMessage;
 }
 
-/** A flight's commit applied; one that fails to verify or apply refuses the flight. */
+/**
+ * A flight's commit applied; one that fails to verify or apply refuses the flight. One that
+ * changes the initiator's credential is no stale session but an impostor: `bad_certificate`
+ * (D48).
+ */
 async function applyRefusing(
   group: ClientState,
   commit: Uint8Array,
@@ -448,6 +452,7 @@ async function applyRefusing(
   try {
     return await processSelfUpdate(group, commit, cs);
   } catch (error) {
+    if (error instanceof MlsTlsError && error.code === 'ERR_MLSTLS_BAD_CERTIFICATE') throw error;
     throw new MlsTlsError(
       'ERR_MLSTLS_UNKNOWN_PSK_IDENTITY',
       'resumption refused: a commit that does not apply',

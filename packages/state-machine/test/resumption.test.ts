@@ -1,9 +1,11 @@
 // PROFILE.md section 6: resumption from every state a connection can break in, every rule the
 // responder applies to a flight, and the compare-and-set that lets one resumption win.
 import { Reader } from '@mlstls/codec';
-import { encodeSessionRecord, MemoryStore, type SessionRecord } from '@mlstls/storage';
+import { encodeSessionRecord, MemoryStore, type SessionRecord, versionOf } from '@mlstls/storage';
 import { describe, expect, it } from 'vitest';
+import { encodeGroup } from '../src/group.js';
 import { Initiator, Responder } from '../src/index.js';
+import { decodeGroup } from '../src/session.js';
 import { hex, now, Pair, random } from './pair.js';
 
 const SESSION_ID = new TextEncoder().encode('responder.example:443');
@@ -302,6 +304,39 @@ describe('refusals: unknown_psk_identity in plaintext, nothing stored changes', 
     const record = pair.inFlight.initiator[0]!;
     record[record.length - 5]! ^= 0x01; // inside the PrivateMessage's ciphertext
     await expectRefused(pair, world, old.initiator.handshake!.groupId);
+  });
+
+  it("a flight whose commit changes the initiator's credential is bad_certificate, not a refusal; nothing stored changes", async () => {
+    const { world, pair: old } = await connectedWorld();
+    const groupId = old.initiator.handshake!.groupId;
+    // The initiator's stored state, with another credential in its own leaf: every commit
+    // made from it carries that credential.
+    const record = (await world.initiatorStore.get(SESSION_ID))!;
+    const group = decodeGroup(record.state)!;
+    const own = group.privatePath.leafIndex * 2;
+    const node = group.ratchetTree[own];
+    if (node?.nodeType !== 'leaf') throw new Error('no own leaf');
+    const tree = group.ratchetTree.slice();
+    tree[own] = {
+      ...node,
+      leaf: { ...node.leaf, credential: { credentialType: 'basic', identity: Uint8Array.of(6) } },
+    };
+    const tampered = { ...record, state: encodeGroup({ ...group, ratchetTree: tree }) };
+    expect(await world.initiatorStore.compareAndSet(SESSION_ID, versionOf(record), tampered)).toBe(
+      true,
+    );
+    const before = await storedBytes(world.responderStore, groupId);
+    const pair = await reconnect(world);
+    await pair.deliverAll('initiator');
+    await pair.step();
+    expect(pair.responder.failure?.code).toBe('ERR_MLSTLS_BAD_CERTIFICATE');
+    expect(pair.labels('responder').filter((l) => l.startsWith('send'))).toEqual([
+      'send plaintext alert(bad_certificate)',
+    ]);
+    expect(await storedBytes(world.responderStore, groupId)).toBe(before);
+    await pair.settle();
+    // Not a refused resumption: the initiator does not fall back to a full handshake.
+    expect(pair.initiator.resumptionRefused).toBe(false);
   });
 
   it("a flight that carries another group's commit", async () => {
