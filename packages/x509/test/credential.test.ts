@@ -1,12 +1,6 @@
 import type { webcrypto } from 'node:crypto';
 import { MlsTlsError } from '@mlstls/codec';
-import {
-  type IssuedCertificate,
-  issueCertificate,
-  type TestPki,
-  testPki,
-  toPem,
-} from '@mlstls/test-support';
+import { issueCertificate, type TestPki, testPki, toPem } from '@mlstls/test-support';
 import { loadX509Credential, x509CredentialFromJwk } from '@mlstls/x509';
 import { type CiphersuiteName, getCiphersuiteFromName, getCiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,10 +10,6 @@ let pki: TestPki;
 beforeAll(async () => {
   pki = await testPki();
 });
-
-async function rawPublicKey(certificate: IssuedCertificate): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.exportKey('raw', certificate.keys.publicKey));
-}
 
 /** ts-mls signs with the credential's private key and verifies with its public key. */
 async function signsWithTsMls(
@@ -65,7 +55,7 @@ describe('x509CredentialFromJwk makes a credential ts-mls signs with', () => {
       certificates: [pki.server.der, pki.intermediate.der],
     });
     expect(credential.signatureAlgorithm).toBe('Ed25519');
-    expect(credential.signaturePublicKey).toEqual(await rawPublicKey(pki.server));
+    expect(credential.signaturePublicKey).toEqual(pki.server.publicKey);
     expect(credential.signaturePrivateKey.length).toBe(48);
     expect(Buffer.from(credential.signaturePrivateKey.subarray(0, 16)).toString('hex')).toBe(
       '302e020100300506032b657004220420',
@@ -76,7 +66,7 @@ describe('x509CredentialFromJwk makes a credential ts-mls signs with', () => {
   it('P-256: uncompressed point, raw scalar d', async () => {
     const credential = x509CredentialFromJwk([pki.client.der], pki.client.jwk);
     expect(credential.signatureAlgorithm).toBe('P256');
-    expect(credential.signaturePublicKey).toEqual(await rawPublicKey(pki.client));
+    expect(credential.signaturePublicKey).toEqual(pki.client.publicKey);
     expect(credential.signaturePrivateKey.length).toBe(32);
     await signsWithTsMls('MLS_128_DHKEMP256_AES128GCM_SHA256_P256', credential);
   });

@@ -56,9 +56,7 @@ describe('fingerprints and issuers are described on first read, as plain propert
       anchors: TrustAnchors.from(pki.root.der),
       now: Date.now(),
       purpose: 'server',
-      signaturePublicKey: new Uint8Array(
-        await crypto.subtle.exportKey('raw', pki.server.keys.publicKey),
-      ),
+      signaturePublicKey: pki.server.publicKey,
     });
     const path = [pki.server, pki.intermediate, pki.root];
     let step: PeerCertificate | undefined = leaf;

@@ -13,9 +13,7 @@ let signaturePublicKey: Uint8Array;
 beforeAll(async () => {
   pki = await testPki();
   anchors = TrustAnchors.from(pki.root.pem);
-  signaturePublicKey = new Uint8Array(
-    await crypto.subtle.exportKey('raw', pki.server.keys.publicKey),
-  );
+  signaturePublicKey = pki.server.publicKey;
 });
 
 /** `bytes` with some bytes changed, inserted or cut. */

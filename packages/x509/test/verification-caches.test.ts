@@ -24,7 +24,7 @@ let serverKey: Uint8Array;
 
 beforeAll(async () => {
   pki = await testPki();
-  serverKey = await rawPublicKey(pki.server);
+  serverKey = pki.server.publicKey;
 });
 
 beforeEach(() => {
@@ -35,10 +35,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-async function rawPublicKey(certificate: IssuedCertificate): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.exportKey('raw', certificate.keys.publicKey));
-}
 
 interface Options {
   anchors?: TrustAnchors;
@@ -224,7 +220,7 @@ describe('the caches change no outcome', () => {
         async () =>
           verify([pki.client, pki.intermediate], {
             purpose: 'client',
-            key: await rawPublicKey(pki.client),
+            key: pki.client.publicKey,
           }),
       ],
     ];

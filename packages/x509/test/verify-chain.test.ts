@@ -20,10 +20,6 @@ beforeAll(async () => {
   anchors = TrustAnchors.from(pki.root.pem);
 });
 
-async function rawPublicKey(certificate: IssuedCertificate): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.exportKey('raw', certificate.keys.publicKey));
-}
-
 interface Options {
   anchors?: TrustAnchors;
   now?: number;
@@ -40,9 +36,7 @@ async function verify(chain: readonly (IssuedCertificate | Uint8Array)[], option
     purpose: options.purpose ?? 'server',
     signaturePublicKey:
       options.key ??
-      (leaf === undefined || leaf instanceof Uint8Array
-        ? new Uint8Array(32)
-        : await rawPublicKey(leaf)),
+      (leaf === undefined || leaf instanceof Uint8Array ? new Uint8Array(32) : leaf.publicKey),
   });
 }
 
@@ -73,7 +67,7 @@ describe('a chain that reaches an anchor is accepted', () => {
   });
 
   it('a P-256 leaf, for a client, with its key given compressed or uncompressed', async () => {
-    const uncompressed = await rawPublicKey(pki.client);
+    const uncompressed = pki.client.publicKey;
     expect(uncompressed.length).toBe(65);
     const compressed = new Uint8Array(33);
     compressed[0] = 0x02 | (uncompressed[64]! & 1);
@@ -340,8 +334,8 @@ describe('the leaf must carry the MLS signature key: ERR_MLSTLS_CERT_KEY_MISMATC
   });
 
   it('a P-256 key for an Ed25519 certificate, and the other way round', async () => {
-    const p256 = await rawPublicKey(pki.client);
-    const ed25519 = await rawPublicKey(pki.server);
+    const p256 = pki.client.publicKey;
+    const ed25519 = pki.server.publicKey;
     expect((await failure(verify([pki.server, pki.intermediate], { key: p256 }))).code).toBe(
       'ERR_MLSTLS_CERT_KEY_MISMATCH',
     );
@@ -352,7 +346,7 @@ describe('the leaf must carry the MLS signature key: ERR_MLSTLS_CERT_KEY_MISMATC
   });
 
   it('a P-256 point with a flipped parity bit', async () => {
-    const key = await rawPublicKey(pki.client);
+    const key = pki.client.publicKey;
     const compressed = new Uint8Array(33);
     compressed[0] = 0x03 ^ (key[64]! & 1);
     compressed.set(key.subarray(1, 33), 1);
@@ -385,7 +379,7 @@ describe('certificates that cannot be verified are ERR_MLSTLS_BAD_CERTIFICATE', 
       tampered[tampered.length - 1]! ^= 0x01;
       const chain = [pki.server.der, pki.intermediate.der];
       chain[index] = tampered;
-      const error = await failure(verify(chain, { key: await rawPublicKey(pki.server) }));
+      const error = await failure(verify(chain, { key: pki.server.publicKey }));
       expect(error.code).toBe('ERR_MLSTLS_BAD_CERTIFICATE');
       expect(error.message).toContain('does not verify');
     }
@@ -397,7 +391,7 @@ describe('certificates that cannot be verified are ERR_MLSTLS_BAD_CERTIFICATE', 
     const at = indexOf(tampered, new TextEncoder().encode('localhost'));
     tampered[at] = 'L'.charCodeAt(0);
     const error = await failure(
-      verify([tampered, pki.intermediate], { key: await rawPublicKey(pki.server) }),
+      verify([tampered, pki.intermediate], { key: pki.server.publicKey }),
     );
     expect(error.code).toBe('ERR_MLSTLS_BAD_CERTIFICATE');
   });
@@ -431,7 +425,7 @@ describe('certificates that cannot be verified are ERR_MLSTLS_BAD_CERTIFICATE', 
 describe('options the caller got wrong are ERR_MLSTLS_INVALID_ARGUMENT', () => {
   it('a clock that is not a number, an unknown purpose, a key that is not bytes', async () => {
     const chain = [pki.server.der, pki.intermediate.der];
-    const key = await rawPublicKey(pki.server);
+    const key = pki.server.publicKey;
     const base = { anchors, now: Date.now(), purpose: 'server' as const, signaturePublicKey: key };
     for (const options of [
       { ...base, now: Number.NaN },
@@ -450,7 +444,7 @@ describe('trust anchors are parsed once and reused', () => {
   it('verifies many chains with one TrustAnchors, and counts each anchor once', async () => {
     const twice = TrustAnchors.from([pki.root.pem, pki.root.pem, pki.root.der]);
     expect(twice.size).toBe(1);
-    const key = await rawPublicKey(pki.server);
+    const key = pki.server.publicKey;
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
         verifyCertificateChain([pki.server.der, pki.intermediate.der], {

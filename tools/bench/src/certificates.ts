@@ -278,9 +278,7 @@ const VERIFY_COLUMNS: readonly Column[] = [
 async function verification(pki: TestPki): Promise<void> {
   const chain = [pki.server.der, pki.intermediate.der];
   const anchors = TrustAnchors.from(pki.root.pem);
-  const signaturePublicKey = new Uint8Array(
-    await crypto.subtle.exportKey('raw', pki.server.keys.publicKey),
-  );
+  const signaturePublicKey = pki.server.publicKey;
   const options = { anchors, now: Date.now(), purpose: 'server', signaturePublicKey } as const;
   const rootX509 = new X509Certificate(pki.root.der);
   const rootKey = rootX509.publicKey;

@@ -46,6 +46,11 @@ export interface IssuedCertificate {
   readonly keyPem: string;
   /** The private key as a JWK (with d). */
   readonly jwk: JsonWebKey;
+  /**
+   * The public key's raw bytes, as an MLS leaf holds its signature key: Ed25519 32 bytes, P-256
+   * uncompressed 65 bytes.
+   */
+  readonly publicKey: Uint8Array;
   readonly keys: CryptoKeyPair;
   /** The CN. */
   readonly subject: string;
@@ -203,6 +208,7 @@ export async function issueCertificate(options: IssueOptions): Promise<IssuedCer
     pem: toPem('CERTIFICATE', der),
     keyPem: toPem('PRIVATE KEY', pkcs8),
     jwk: await crypto.subtle.exportKey('jwk', keys.privateKey),
+    publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', keys.publicKey)),
     keys,
     subject: options.subject,
   };
