@@ -4,8 +4,8 @@ import {
   checkServerIdentity as nodeCheckServerIdentity,
 } from 'node:tls';
 import { issueCertificate } from '@mlstls/test-support';
-import { checkServerIdentity, describeCertificate, type PeerCertificate } from '@mlstls/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { checkServerIdentity, describeCertificate, type PeerCertificate } from '../src/index.js';
 
 const certificates: Record<string, { dnsNames?: string[]; ipAddresses?: string[]; cn: string }> = {
   'DNS and IP names': {

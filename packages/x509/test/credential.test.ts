@@ -1,9 +1,9 @@
 import type { webcrypto } from 'node:crypto';
 import { MlsTlsError } from '@mlstls/codec';
 import { issueCertificate, type TestPki, testPki, toPem } from '@mlstls/test-support';
-import { loadX509Credential, x509CredentialFromJwk } from '@mlstls/x509';
 import { type CiphersuiteName, getCiphersuiteFromName, getCiphersuiteImpl } from 'ts-mls';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadX509Credential, x509CredentialFromJwk } from '../src/index.js';
 
 let pki: TestPki;
 

@@ -1,7 +1,7 @@
 import { MlsTlsError } from '@mlstls/codec';
 import { type IssuedCertificate, issueCertificate, toPem } from '@mlstls/test-support';
-import { decodeCertificates, TrustAnchors } from '@mlstls/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { decodeCertificates, TrustAnchors } from '../src/index.js';
 
 let first: IssuedCertificate;
 let second: IssuedCertificate;

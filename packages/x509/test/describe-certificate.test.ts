@@ -2,14 +2,14 @@ import { X509Certificate } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { inspect } from 'node:util';
 import { testPki } from '@mlstls/test-support';
+import { describe, expect, it } from 'vitest';
 import {
   decodeCertificates,
   describeCertificate,
   type PeerCertificate,
   TrustAnchors,
   verifyCertificateChain,
-} from '@mlstls/x509';
-import { describe, expect, it } from 'vitest';
+} from '../src/index.js';
 
 /** node's legacy certificate object, Buffers as Uint8Array, for comparing field by field. */
 function nodeDescription(der: Uint8Array): Record<string, unknown> {

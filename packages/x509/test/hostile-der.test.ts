@@ -2,9 +2,9 @@
 // is its code's, never another exception (tools/fuzz runs the same property for longer).
 import { ErrorCode, MlsTlsError } from '@mlstls/codec';
 import { type TestPki, testPki } from '@mlstls/test-support';
-import { describeCertificate, TrustAnchors, verifyCertificateChain } from '@mlstls/x509';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { describeCertificate, TrustAnchors, verifyCertificateChain } from '../src/index.js';
 
 let pki: TestPki;
 let anchors: TrustAnchors;

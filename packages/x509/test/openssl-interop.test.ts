@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MlsTlsError } from '@mlstls/codec';
 import { testPki } from '@mlstls/test-support';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeCertificates,
   describeCertificate,
   loadX509Credential,
   TrustAnchors,
   verifyCertificateChain,
-} from '@mlstls/x509';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+} from '../src/index.js';
 
 let dir: string;
 

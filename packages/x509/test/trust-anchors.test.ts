@@ -1,6 +1,6 @@
 import { type TestPki, testPki } from '@mlstls/test-support';
-import { TrustAnchors, verifyCertificateChain } from '@mlstls/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TrustAnchors, verifyCertificateChain } from '../src/index.js';
 
 let pki: TestPki;
 

@@ -8,15 +8,15 @@ import {
   type TestPki,
   testPki,
 } from '@mlstls/test-support';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parsedCertificates } from '../src/certificate.js';
 import {
   type CertificatePurpose,
   describeCertificate,
   type PeerCertificate,
   TrustAnchors,
   verifyCertificateChain,
-} from '@mlstls/x509';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parsedCertificates } from '../src/certificate.js';
+} from '../src/index.js';
 import { issuerKeys } from '../src/signature.js';
 
 let pki: TestPki;

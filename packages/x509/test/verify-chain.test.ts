@@ -7,8 +7,8 @@ import {
   type TestPki,
   testPki,
 } from '@mlstls/test-support';
-import { type CertificatePurpose, TrustAnchors, verifyCertificateChain } from '@mlstls/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type CertificatePurpose, TrustAnchors, verifyCertificateChain } from '../src/index.js';
 
 let pki: TestPki;
 let anchors: TrustAnchors;
