@@ -62,6 +62,8 @@ export interface ServerOptions extends SharedOptions {
 export class MlsTlsServer extends Server {
   readonly #options: ServerOptions;
   readonly #context: MlsTlsSecureContext;
+  /** `SNICallback` in the state machine's shape, made once for every connection. */
+  readonly #selectCredential: ResponderOptions['selectCredential'];
   #credential: EndpointCredential | undefined;
   readonly #credentialReady: Promise<EndpointCredential>;
   /** `listen()` arguments waiting for the generated credential. */
@@ -77,6 +79,8 @@ export class MlsTlsServer extends Server {
     this.#options = options;
     const { context, credential } = resolveSecureContext(options);
     this.#context = context;
+    this.#selectCredential =
+      options.SNICallback === undefined ? undefined : credentialBySni(options.SNICallback);
     this.#credential = credential;
     this.#credentialReady =
       credential === undefined
@@ -141,9 +145,7 @@ export class MlsTlsServer extends Server {
         ? {}
         : { rejectUnauthorized: options.rejectUnauthorized }),
       ...(options.ALPNProtocols === undefined ? {} : { alpnProtocols: options.ALPNProtocols }),
-      ...(options.SNICallback === undefined
-        ? {}
-        : { selectCredential: credentialBySni(options.SNICallback) }),
+      ...(this.#selectCredential === undefined ? {} : { selectCredential: this.#selectCredential }),
       ...(options.provider === undefined ? {} : { provider: options.provider }),
       ...(options.ciphersuites === undefined ? {} : { ciphersuites: options.ciphersuites }),
     };
