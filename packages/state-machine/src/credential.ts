@@ -1,6 +1,7 @@
 import { MlsTlsError } from '@mlstls/codec';
+import { type ProviderChoice, resolveProvider } from '@mlstls/crypto';
 import { getCiphersuiteFromName } from 'ts-mls';
-import { type EndpointCredential, sharedCiphersuite } from './mls.js';
+import { type EndpointCredential, mlsImplementationFor, sharedCiphersuite } from './mls.js';
 import { type CiphersuiteChoice, type SuiteParameters, suiteParameters } from './suites.js';
 
 /** The signature algorithm of a suite: an endpoint's credential key must be of this kind. */
@@ -11,14 +12,22 @@ function signatureAlgorithm(suite: SuiteParameters): string {
 /**
  * A basic credential with a new signature key pair for `ciphersuite` (default 1). Its
  * identity is the public key itself. Give it to a responder to have a key initiators can pin
- * (`peerSignaturePublicKey`).
+ * (`peerSignaturePublicKey`). `provider` picks the implementation that makes the key, as for
+ * an endpoint (default: node:crypto where the runtime has it).
  */
 export async function generateCredential(
-  options: { ciphersuite?: CiphersuiteChoice; identity?: Uint8Array } = {},
+  options: {
+    ciphersuite?: CiphersuiteChoice;
+    identity?: Uint8Array;
+    provider?: ProviderChoice;
+  } = {},
 ): Promise<EndpointCredential> {
   const suite = suiteParameters(options.ciphersuite ?? 1);
   const ciphersuite = getCiphersuiteFromName(suite.name);
-  const cs = await sharedCiphersuite(suite.name);
+  const cs = await sharedCiphersuite(
+    suite.name,
+    mlsImplementationFor(resolveProvider(options.provider)),
+  );
   const { publicKey, signKey } = await cs.signature.keygen();
   return {
     credential: { credentialType: 'basic', identity: options.identity ?? publicKey.slice() },

@@ -30,7 +30,8 @@ import type { SessionStore } from '@mlstls/storage';
 import type { TrustAnchors } from '@mlstls/x509';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import type { VerifyPeer } from './authentication.js';
-import { type EndpointCredential, exportFromGroup } from './mls.js';
+import { debug, trace } from './diagnostics.js';
+import { type EndpointCredential, exportFromGroup, mlsImplementationFor } from './mls.js';
 import type { ProtocolName } from './negotiation.js';
 import type { EpochCause, HandshakeInfo, Output, SessionSnapshot } from './output.js';
 import { sessionRecord } from './session.js';
@@ -63,7 +64,11 @@ export interface EndpointOptions {
    * responder picks its first one that was offered.
    */
   readonly alpnProtocols?: readonly ProtocolName[];
-  /** The record layer's crypto: `node` (default where available), `noble`, or your own. */
+  /**
+   * The crypto: `node` (default where available) runs the record layer and MLS on node:crypto;
+   * `noble` or a provider of your own runs the record layer on it and MLS on ts-mls's portable
+   * implementation (WebCrypto and @noble), as Deno and browsers do.
+   */
   readonly provider?: ProviderChoice;
   /** Asked at each epoch whether to produce its key log line (PROFILE.md section 9). */
   readonly keyLog?: () => boolean;
@@ -124,6 +129,10 @@ export abstract class Endpoint {
   /** The highest update request that a commit in flight answers. */
   #updateInFlight = 0;
   #updateWaiters: UpdateWaiter[] = [];
+  /** Settles with the handshake, for the `mlstls:handshake` or `mlstls:resume` trace. */
+  #handshakeTraced:
+    | { resolve: (info: HandshakeInfo) => void; reject: (error: unknown) => void }
+    | undefined;
 
   protected constructor(role: Role, options: EndpointOptions) {
     this.role = role;
@@ -202,6 +211,7 @@ export abstract class Endpoint {
       this.#updateWaiters.push({ id, resolve, reject });
     });
     void this.run(() => this.#startUpdateIfDue());
+    trace('update', { role: this.role, epoch: this.epoch }, confirmed);
     return confirmed;
   }
 
@@ -352,9 +362,33 @@ export abstract class Endpoint {
     if (this.keys!.switchReceive(epoch)) this.#epochReached(epoch, cause);
   }
 
+  /**
+   * The role knows which handshake this is: a full one (section 4) or a resumption (section 6).
+   * Starts its trace on `mlstls:handshake` or `mlstls:resume`, which ends with the handshake.
+   */
+  protected beginHandshake(kind: 'handshake' | 'resume', epoch = 0n): void {
+    debug('%s: %s begins at epoch %s', this.role, kind, String(epoch));
+    const outcome = new Promise<HandshakeInfo>((resolve, reject) => {
+      this.#handshakeTraced = { resolve, reject };
+    });
+    outcome.catch(() => {}); // the failure is reported as an `error` output
+    trace(kind, { role: this.role, epoch }, outcome);
+  }
+
   /** The handshake is done: report it and send what was written while it ran. */
-  protected completeHandshake(info: HandshakeInfo): void {
+  protected completeHandshake(handshake: Omit<HandshakeInfo, 'crypto'>): void {
+    const info: HandshakeInfo = { ...handshake, crypto: mlsImplementationFor(this.provider) };
     this.info = info;
+    debug(
+      '%s: %s complete, epoch %s, %s, %s crypto',
+      this.role,
+      info.resumed ? 'resumption' : 'handshake',
+      String(info.epoch),
+      info.ciphersuite,
+      info.crypto,
+    );
+    this.#handshakeTraced?.resolve(info);
+    this.#handshakeTraced = undefined;
     this.emit({ type: 'handshakeComplete', info });
     this.emit({
       type: 'epochChanged',
@@ -594,12 +628,16 @@ export abstract class Endpoint {
 
   #epochReached(epoch: bigint, cause: EpochCause): void {
     if (this.info === undefined) return;
+    debug('%s: epoch %s (%s)', this.role, String(epoch), cause);
     this.emit({ type: 'epochChanged', epoch, cause });
   }
 
   #fail(error: MlsTlsError, sendAlert: boolean): void {
     if (this.#failure) return;
     this.#failure = error;
+    debug('%s: failed, %s (alert %s)', this.role, error.code, alertName(error.alert));
+    this.#handshakeTraced?.reject(error);
+    this.#handshakeTraced = undefined;
     if (sendAlert && !this.#writeClosed && error.alert !== AlertDescription.close_notify) {
       try {
         this.#sendAlert(error.alert);

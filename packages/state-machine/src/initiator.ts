@@ -22,7 +22,7 @@ import {
   peerCredential,
   processSelfUpdate,
 } from './group.js';
-import { encodeKeyPackageMessage, loadCiphersuite } from './mls.js';
+import { encodeKeyPackageMessage, loadCiphersuite, mlsImplementationFor } from './mls.js';
 import { agreedProtocol, offerExtensions, protocolBytes, serverNameToSend } from './negotiation.js';
 import type { HandshakeInfo, PeerCredential, SessionSnapshot } from './output.js';
 import { callStore, decodeCommitList, decodeGroup, MAX_UNCONFIRMED_COMMITS } from './session.js';
@@ -159,8 +159,13 @@ export class Initiator extends Endpoint {
       const cs = await this.ciphersuite();
       const stored = await this.#loadSession();
       if (stored !== undefined) return this.#resume(stored, cs);
+      this.beginHandshake('handshake');
       const credential =
-        this.options.credential ?? (await generateCredential({ ciphersuite: this.#suite.id }));
+        this.options.credential ??
+        (await generateCredential({
+          ciphersuite: this.#suite.id,
+          ...(this.options.provider === undefined ? {} : { provider: this.options.provider }),
+        }));
       const own = await createKeyPackage(
         credential,
         this.#suite,
@@ -180,7 +185,11 @@ export class Initiator extends Endpoint {
   }
 
   protected override ciphersuite(): Promise<CiphersuiteImpl> {
-    this.#cs ??= loadCiphersuite(this.#suite.name, this.options.random);
+    this.#cs ??= loadCiphersuite(
+      this.#suite.name,
+      this.options.random,
+      mlsImplementationFor(this.provider),
+    );
     return this.#cs;
   }
 
@@ -327,6 +336,7 @@ export class Initiator extends Endpoint {
    * Both directions then use C's epoch, whose keys have never protected a record.
    */
   async #resume(stored: Resumable, cs: CiphersuiteImpl): Promise<void> {
+    this.beginHandshake('resume', stored.group.groupContext.epoch);
     const peer = peerCredential(stored.group);
     const authentication = await this.#authenticate(peer);
     const alpnProtocol = agreedProtocol(stored.group);

@@ -1,6 +1,7 @@
 // Everything this package asks of ts-mls, in one place: ciphersuites, key packages, the
 // self-update commits of PROFILE.md section 5 and how ts-mls failures map to alerts.
 import { MlsTlsError } from '@mlstls/codec';
+import type { CryptoProvider } from '@mlstls/crypto';
 import {
   type CiphersuiteImpl,
   type CiphersuiteName,
@@ -28,28 +29,50 @@ import {
 } from 'ts-mls/mlsError.js';
 import { nodeCiphersuite } from './node-ciphersuite.js';
 
-const implementations = new Map<CiphersuiteName, Promise<CiphersuiteImpl>>();
+/**
+ * Which implementation ts-mls runs on: node:crypto's (./node-ciphersuite.ts, several times
+ * faster) or ts-mls's own portable one (WebCrypto and @noble), which is what Deno, browsers and
+ * workers use.
+ */
+export type MlsImplementation = 'node' | 'portable';
+
+const implementations = new Map<string, Promise<CiphersuiteImpl>>();
+
+/**
+ * The MLS implementation that goes with a record layer provider: node:crypto's with the `node`
+ * provider, the portable one with any other (D54).
+ */
+export function mlsImplementationFor(provider: CryptoProvider): MlsImplementation {
+  return provider.name === 'node' ? 'node' : 'portable';
+}
 
 /**
  * The implementation of `name` ts-mls runs on, with its randomness taken from `random` (path
- * and epoch secrets, reuse guards): node:crypto's where the runtime has it (./node-ciphersuite.ts,
- * several times faster), ts-mls's own elsewhere. HPKE and signature key generation draw from
- * the platform's CSPRNG themselves.
+ * and epoch secrets, reuse guards). HPKE and signature key generation draw from the platform's
+ * CSPRNG themselves.
  */
 export async function loadCiphersuite(
   name: CiphersuiteName,
   random: (length: number) => Uint8Array,
+  implementation: MlsImplementation,
 ): Promise<CiphersuiteImpl> {
-  return { ...(await sharedCiphersuite(name)), rng: { randomBytes: random } };
+  return { ...(await sharedCiphersuite(name, implementation)), rng: { randomBytes: random } };
 }
 
-/** The one implementation of `name` per process, with the platform's randomness. */
-export function sharedCiphersuite(name: CiphersuiteName): Promise<CiphersuiteImpl> {
-  let shared = implementations.get(name);
+/**
+ * The one implementation of `name` per process and kind, with the platform's randomness. The
+ * `node` kind falls back to the portable one where the runtime has no node:crypto.
+ */
+export function sharedCiphersuite(
+  name: CiphersuiteName,
+  implementation: MlsImplementation,
+): Promise<CiphersuiteImpl> {
+  const key = `${implementation} ${name}`;
+  let shared = implementations.get(key);
   if (shared === undefined) {
-    const native = nodeCiphersuite(name);
+    const native = implementation === 'node' ? nodeCiphersuite(name) : undefined;
     shared = native ? Promise.resolve(native) : getCiphersuiteImpl(getCiphersuiteFromName(name));
-    implementations.set(name, shared);
+    implementations.set(key, shared);
   }
   return shared;
 }

@@ -2,6 +2,7 @@ import type { MlsTlsError } from '@mlstls/codec';
 import type { SessionRecord } from '@mlstls/storage';
 import type { PeerCertificate } from '@mlstls/x509';
 import type { Credential } from 'ts-mls';
+import type { MlsImplementation } from './mls.js';
 import type { Role } from './traffic.js';
 
 /** The peer as its leaf in the group names it. */
@@ -21,6 +22,11 @@ export interface HandshakeInfo {
   readonly authorizationError?: MlsTlsError;
   /** Whether the connection resumed a stored session (PROFILE.md section 6). */
   readonly resumed: boolean;
+  /**
+   * The crypto the connection runs on: node:crypto (`node`), or the portable WebCrypto and
+   * @noble implementation (`portable`) that Deno and browsers use (the `provider` option).
+   */
+  readonly crypto: MlsImplementation;
   /**
    * The peer's leaf certificate as node:tls's `getPeerCertificate(true)` describes it, when
    * the peer presented an X.509 credential that parses (verified or not: see `authorized`).

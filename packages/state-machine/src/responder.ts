@@ -21,7 +21,13 @@ import {
   processSelfUpdate,
   type SelfUpdate,
 } from './group.js';
-import { decodeWholeMessage, type EndpointCredential, equalBytes, loadCiphersuite } from './mls.js';
+import {
+  decodeWholeMessage,
+  type EndpointCredential,
+  equalBytes,
+  loadCiphersuite,
+  mlsImplementationFor,
+} from './mls.js';
 import {
   agreedProtocol,
   choiceExtensions,
@@ -112,7 +118,11 @@ export class Responder extends Endpoint {
     if (this.#suite === undefined) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'no ciphersuite before client_hello');
     }
-    this.#cs ??= loadCiphersuite(this.#suite.name, this.options.random);
+    this.#cs ??= loadCiphersuite(
+      this.#suite.name,
+      this.options.random,
+      mlsImplementationFor(this.provider),
+    );
     return this.#cs;
   }
 
@@ -124,13 +134,20 @@ export class Responder extends Endpoint {
     const state = this.#state;
     switch (state.name) {
       case 'awaitClientHello':
-        if (message.msgType === HandshakeType.client_hello) return this.#accept(message.keyPackage);
+        if (message.msgType === HandshakeType.client_hello) {
+          this.beginHandshake('handshake');
+          return this.#accept(message.keyPackage);
+        }
         // Section 6: a flight opens with the initiator's unconfirmed commits, if it has any.
         if (message.msgType === HandshakeType.connection_update) {
+          this.beginHandshake('resume');
           this.#state = { name: 'awaitResumption', flight: [message.update] };
           return;
         }
-        if (message.msgType === HandshakeType.resumption) return this.#resume([], message.commit);
+        if (message.msgType === HandshakeType.resumption) {
+          this.beginHandshake('resume');
+          return this.#resume([], message.commit);
+        }
         break;
       case 'awaitResumption':
         if (message.msgType === HandshakeType.connection_update) {

@@ -27,7 +27,7 @@ import { type Pair, random, type Side } from './pair.js';
 const SUITE_1 = 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519';
 
 export function ciphersuite(): Promise<CiphersuiteImpl> {
-  return loadCiphersuite(SUITE_1, random);
+  return loadCiphersuite(SUITE_1, random, 'node');
 }
 
 /** The group state `side` persisted (the last one, or the one at `index`). */

@@ -581,11 +581,30 @@ describe('loadCiphersuite', () => {
     const { loadCiphersuite } =
       await vi.importActual<typeof import('../src/mls.js')>('../src/mls.js');
     const random = (length: number) => new Uint8Array(length).fill(7);
-    const cs = await loadCiphersuite('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519', random);
+    const cs = await loadCiphersuite(
+      'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519',
+      random,
+      'node',
+    );
     expect(cs.rng.randomBytes(3)).toEqual(new Uint8Array([7, 7, 7]));
     const { publicKey } = await cs.hpke.generateKeyPair();
     // Only the node:crypto implementation's keys are instances of its own class.
     const node = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
     await expect(node.hpke.exportPublicKey(publicKey)).resolves.toHaveLength(32);
+  });
+
+  it("gives ts-mls's portable implementation when asked, whose keys the node one cannot use", async () => {
+    const { loadCiphersuite } =
+      await vi.importActual<typeof import('../src/mls.js')>('../src/mls.js');
+    const random = (length: number) => new Uint8Array(length).fill(7);
+    const cs = await loadCiphersuite(
+      'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519',
+      random,
+      'portable',
+    );
+    expect(cs.rng.randomBytes(3)).toEqual(new Uint8Array([7, 7, 7]));
+    const { publicKey } = await cs.hpke.generateKeyPair();
+    const node = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
+    await expect(node.hpke.exportPublicKey(publicKey)).rejects.toThrow();
   });
 });
