@@ -5,14 +5,22 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  type DemoResult,
+  digest,
+  errorName,
+  type Received,
+  type Relay,
+  receive,
+  secured,
+  startRelay,
+  Trace,
+} from '@mlstls/cli/demo';
 import { connect, generateCredential, type MlsTlsSocket } from '@mlstls/node';
 import { RedisStore } from '@mlstls/storage-redis';
 import { SqliteStore } from '@mlstls/storage-sqlite';
 import { redisServer, within } from '@mlstls/test-support';
 import type { FleetResponderConfig, FleetResponderReport } from './fleet-responder.js';
-import { type Relay, startRelay } from './relay.js';
-import { digest, errorName, type Received, receive, secured } from './socket-waits.js';
-import { type DemoResult, Trace } from './trace.js';
 
 const RESPONDER_SCRIPT = fileURLToPath(new URL('./fleet-responder.ts', import.meta.url));
 const require = createRequire(import.meta.url);

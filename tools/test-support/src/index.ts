@@ -4,9 +4,8 @@ export {
   type IssueOptions,
   issueCertificate,
   type KeyType,
-  type TestPki,
-  testPki,
   toPem,
-} from './certificates.js';
+} from '@mlstls/x509-issuer';
+export { type TestPki, testPki } from './pki.js';
 export { type RedisServer, redisServer } from './redis-server.js';
 export { within } from './within.js';

@@ -1,7 +1,7 @@
-// A small X.509 issuer for tests: every certificate a test needs is made in the run, so nothing
-// checked in can expire. Built on @peculiar/asn1-x509 and WebCrypto, like @mlstls/x509 itself,
-// but independent of it, so that a bug in one does not hide in the other.
-import type { webcrypto } from 'node:crypto';
+// A small X.509 issuer for tests, demos and development: certificates are made in the run, so
+// nothing checked in can expire. Built on @peculiar/asn1-x509 and WebCrypto, like @mlstls/x509,
+// but independent of it, so that a bug in one does not hide in the other. Portable: it uses the
+// runtime's `crypto` global only (Node, Deno, browsers). Not a CA for production.
 import { ECDSASigValue } from '@peculiar/asn1-ecc';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
@@ -35,9 +35,25 @@ import {
   Version,
 } from '@peculiar/asn1-x509';
 
-type CryptoKey = webcrypto.CryptoKey;
-type CryptoKeyPair = webcrypto.CryptoKeyPair;
-type JsonWebKey = webcrypto.JsonWebKey;
+// WebCrypto's types from the runtime's own `crypto` global (as @mlstls/x509 does), so that the
+// declarations name neither the DOM library nor node:crypto.
+type Subtle = typeof globalThis.crypto.subtle;
+type CryptoKey = Awaited<ReturnType<Subtle['importKey']>>;
+/** A WebCrypto key pair. */
+export interface CryptoKeyPair {
+  readonly privateKey: CryptoKey;
+  readonly publicKey: CryptoKey;
+}
+/** A private key as JWK (RFC 7517, with `d`). */
+export interface JsonWebKey {
+  readonly kty?: string;
+  readonly crv?: string;
+  readonly x?: string;
+  readonly y?: string;
+  readonly d?: string;
+  readonly [member: string]: unknown;
+}
+type GenerateAlgorithm = { readonly name: string; readonly namedCurve?: string };
 
 export interface IssuedCertificate {
   readonly der: Uint8Array;
@@ -93,7 +109,7 @@ export interface IssueOptions {
 
 type KeyUsageName = 'digitalSignature' | 'keyCertSign' | 'cRLSign' | 'keyEncipherment';
 
-const ALGORITHMS: Readonly<Record<KeyType, webcrypto.EcKeyGenParams | webcrypto.Algorithm>> = {
+const ALGORITHMS: Readonly<Record<KeyType, GenerateAlgorithm>> = {
   Ed25519: { name: 'Ed25519' },
   'P-256': { name: 'ECDSA', namedCurve: 'P-256' },
 };
@@ -207,47 +223,11 @@ export async function issueCertificate(options: IssueOptions): Promise<IssuedCer
     der,
     pem: toPem('CERTIFICATE', der),
     keyPem: toPem('PRIVATE KEY', pkcs8),
-    jwk: await crypto.subtle.exportKey('jwk', keys.privateKey),
+    jwk: (await crypto.subtle.exportKey('jwk', keys.privateKey)) as JsonWebKey,
     publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', keys.publicKey)),
     keys,
     subject: options.subject,
   };
-}
-
-export interface TestPki {
-  /** A self-signed Ed25519 root CA. */
-  readonly root: IssuedCertificate;
-  /** A P-256 intermediate CA issued by `root`. */
-  readonly intermediate: IssuedCertificate;
-  /** An Ed25519 server leaf issued by `intermediate`: localhost, 127.0.0.1, ::1, serverAuth. */
-  readonly server: IssuedCertificate;
-  /** A P-256 client leaf issued by `intermediate`: clientAuth. */
-  readonly client: IssuedCertificate;
-}
-
-/** root CA -> intermediate CA -> a server and a client leaf, as several tests need. */
-export async function testPki(): Promise<TestPki> {
-  const root = await issueCertificate({ subject: 'mlstls test root', ca: true });
-  const intermediate = await issueCertificate({
-    subject: 'mlstls test intermediate',
-    issuer: root,
-    keyType: 'P-256',
-    ca: { pathLength: 0 },
-  });
-  const server = await issueCertificate({
-    subject: 'localhost',
-    issuer: intermediate,
-    dnsNames: ['localhost'],
-    ipAddresses: ['127.0.0.1', '::1'],
-    extendedKeyUsage: ['serverAuth'],
-  });
-  const client = await issueCertificate({
-    subject: 'mlstls test client',
-    issuer: intermediate,
-    keyType: 'P-256',
-    extendedKeyUsage: ['clientAuth'],
-  });
-  return { root, intermediate, server, client };
 }
 
 function commonName(cn: string): Name {

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createServer, type MlsTlsSocket } from '@mlstls/node';
 import { SqliteStore } from '@mlstls/storage-sqlite';
-import { issueCertificate } from '@mlstls/test-support';
-import { type Relay, startRelay } from './relay.js';
+import { issueCertificate } from '@mlstls/x509-issuer';
+import { type Relay, startRelay } from './demo/relay.js';
 import {
   digest,
   errorName,
@@ -15,8 +15,8 @@ import {
   receive,
   secured,
   written,
-} from './socket-waits.js';
-import { type DemoResult, Trace } from './trace.js';
+} from './demo/socket-waits.js';
+import { type DemoResult, Trace } from './demo/trace.js';
 
 /** What the initiator stores its session under: the name of the service it talks to. */
 const SESSION_NAME = 'the demo responder';
@@ -35,6 +35,10 @@ export async function runDemo(
   const bytes = options.bytes ?? 4 * 2 ** 20;
   const trace = new Trace(options.log);
   const { log, ms, check } = trace;
+  log(
+    'mlstls demo: an MLS handshake, data, PCS updates and a key update over loopback TCP; then the\n' +
+      'transport breaks and the session resumes from SQLite\n',
+  );
 
   // Both ends keep their sessions in SQLite, each in its own file: the embedded default.
   const dir = mkdtempSync(join(tmpdir(), 'mlstls-demo-'));
@@ -272,3 +276,16 @@ export async function runDemo(
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+// The parts the fleet demo (tools/demo) reuses: the demo's building blocks, not a stable API.
+export { type Relay, startRelay } from './demo/relay.js';
+export {
+  digest,
+  errorName,
+  type Received,
+  reached,
+  receive,
+  secured,
+  written,
+} from './demo/socket-waits.js';
+export { type DemoResult, Trace } from './demo/trace.js';
