@@ -1,0 +1,2 @@
+/** The node:tls-shaped binding: `connect()`, `createServer()`, `MlsTlsSocket`. */
+export * from '@mlstls/node';

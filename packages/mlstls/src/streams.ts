@@ -1,0 +1,2 @@
+/** The runtime-neutral binding over Web Streams. */
+export * from '@mlstls/streams';
