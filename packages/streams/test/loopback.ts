@@ -1,0 +1,122 @@
+// Real TCP on 127.0.0.1 with port 0, as Web Streams (`Duplex.toWeb`), for the tests.
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import type { MlsTlsStream, StreamTransport } from '../src/index.js';
+
+/** Servers, sockets and connections to close after each test. */
+const open: (() => void)[] = [];
+
+export function closeAll(): void {
+  for (const close of open.splice(0)) close();
+}
+
+export function track<T extends MlsTlsStream>(stream: T): T {
+  open.push(() => stream.abort());
+  return stream;
+}
+
+/** A socket as a `StreamTransport`. Half-open: the peer's FIN does not end this side. */
+export function webTransport(socket: Socket): StreamTransport {
+  open.push(() => socket.destroy());
+  return Duplex.toWeb(socket) as StreamTransport;
+}
+
+export function portOf(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
+
+/** A TCP server on an ephemeral loopback port whose connections go to `onConnection`. */
+export async function tcpServer(onConnection: (socket: Socket) => void): Promise<Server> {
+  const server = createServer({ allowHalfOpen: true }, onConnection);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  open.push(() => server.close());
+  return server;
+}
+
+/** A TCP connection to `port` on 127.0.0.1, connected. */
+export async function tcpConnect(port: number): Promise<Socket> {
+  const socket = new Socket({ allowHalfOpen: true });
+  socket.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  open.push(() => socket.destroy());
+  return socket;
+}
+
+/** Both ends of one TCP connection, as Web Streams. */
+export async function tcpPair(): Promise<{ client: StreamTransport; server: StreamTransport }> {
+  let accepted!: (socket: Socket) => void;
+  const serverSide = new Promise<Socket>((resolve) => {
+    accepted = resolve;
+  });
+  const server = await tcpServer((socket) => accepted(socket));
+  const client = await tcpConnect(portOf(server));
+  return { client: webTransport(client), server: webTransport(await serverSide) };
+}
+
+/** Exactly `length` bytes from `reader` (fewer only if it ends first). */
+export async function readBytes(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  length: number,
+): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const { value, done } = await reader.read();
+    if (done) return out.subarray(0, filled);
+    out.set(value.subarray(0, length - filled), filled);
+    filled += value.length;
+  }
+  return out;
+}
+
+/** Everything until the stream ends. */
+export async function readAll(readable: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of readable) chunks.push(chunk);
+  return concat(chunks);
+}
+
+export function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+export const text = (value: string): Uint8Array => new TextEncoder().encode(value);
+export const decode = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
+/** The rejection of `promise`, or a failure if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/**
+ * Two transports joined in memory, each direction a pipe that holds at most 64 KiB: what the
+ * binding's backpressure does is then visible, without the kernel's socket buffers (megabytes
+ * on loopback) in between.
+ */
+export function memoryPair(): { client: StreamTransport; server: StreamTransport } {
+  const strategy = () => new ByteLengthQueuingStrategy({ highWaterMark: 65_536 });
+  const toServer = new TransformStream<Uint8Array, Uint8Array>({}, strategy(), strategy());
+  const toClient = new TransformStream<Uint8Array, Uint8Array>({}, strategy(), strategy());
+  return {
+    client: { readable: toClient.readable, writable: toServer.writable },
+    server: { readable: toServer.readable, writable: toClient.writable },
+  };
+}
+
+/** Whether two byte strings are equal (vitest's `toEqual` is slow on megabytes). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
