@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+import { type FlagSpec, UsageError, usage } from './arguments.js';
+import { errorLine, processTerminal, type Terminal } from './connection-console.js';
+import { DECODE_FLAGS, decode } from './decode-command.js';
+import { CLIENT_FLAGS, sClient } from './s-client.js';
+import { SERVER_FLAGS, sServer } from './s-server.js';
+
+/** The demo's module, which lands separately (the README's main job). */
+interface DemoModule {
+  runDemo(options: { log: (line: string) => void }): Promise<{ ok: boolean }>;
+}
+
+const COMMANDS: Record<
+  string,
+  {
+    synopsis: string;
+    flags: readonly FlagSpec[];
+    run: (args: readonly string[], terminal: Terminal) => number | Promise<number>;
+  }
+> = {
+  s_server: { synopsis: 'mlstls s_server [options]', flags: SERVER_FLAGS, run: sServer },
+  s_client: { synopsis: 'mlstls s_client [options]', flags: CLIENT_FLAGS, run: sClient },
+  decode: { synopsis: 'mlstls decode -keylog FILE CAPTURE', flags: DECODE_FLAGS, run: decode },
+  demo: { synopsis: 'mlstls demo', flags: [], run: demo },
+};
+
+const OVERVIEW = [
+  'usage: mlstls <command> [options]',
+  '  s_server   an mlstls server, as openssl s_server',
+  '  s_client   an mlstls client, as openssl s_client',
+  '  decode     decrypt a -capture file with its -keylog file',
+  "  demo       the README's main job: handshake, updates, key update, resumption",
+  'mlstls <command> -help for its options.',
+].join('\n');
+
+/** Dispatches a command line; resolves with the exit code (0 ok, 1 failed, 2 usage). */
+async function main(args: readonly string[], terminal: Terminal): Promise<number> {
+  const [name, ...rest] = args;
+  if (name === undefined || name === '-help' || name === '--help' || name === 'help') {
+    (name === undefined ? terminal.err : terminal.out)(OVERVIEW);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    terminal.err(`mlstls: unknown command ${name}\n${OVERVIEW}`);
+    return 2;
+  }
+  if (rest.includes('-help') || rest.includes('--help')) {
+    terminal.out(usage(command.synopsis, command.flags));
+    return 0;
+  }
+  try {
+    return await command.run(rest, terminal);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      terminal.err(`mlstls ${name}: ${error.message}\n${usage(command.synopsis, command.flags)}`);
+      return 2;
+    }
+    terminal.err(errorLine(error));
+    return 1;
+  }
+}
+
+async function demo(args: readonly string[], terminal: Terminal): Promise<number> {
+  if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
+  // A specifier in a variable: the module is the demo's, and lands on its own.
+  const specifier = './demo.js';
+  const { runDemo } = (await import(specifier)) as DemoModule;
+  const { ok } = await runDemo({ log: terminal.out });
+  return ok ? 0 : 1;
+}
+
+main(process.argv.slice(2), processTerminal).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    processTerminal.err(errorLine(error));
+    process.exit(1);
+  },
+);
