@@ -53,7 +53,7 @@ export function parseArguments(
 }
 
 /** A flag's value; a switch given where a value is expected cannot happen (see the specs). */
-export function valueOf(flags: Flags, name: string): string | undefined {
+export function flagValue(flags: Flags, name: string): string | undefined {
   const value = flags.get(name);
   return typeof value === 'string' ? value : undefined;
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { MlsTlsError } from '@mlstls/codec';
-import { type FlagSpec, parseArguments, UsageError, valueOf } from './arguments.js';
+import { type FlagSpec, flagValue, parseArguments, UsageError } from './arguments.js';
 import { decodeCapture } from './capture-decoder.js';
 import { errorLine, type Terminal } from './connection-console.js';
 import { formatRecord } from './record-format.js';
@@ -21,12 +21,12 @@ export const DECODE_FLAGS: readonly FlagSpec[] = [
  */
 export function decode(args: readonly string[], terminal: Terminal): number {
   const { flags, positional } = parseArguments(args, DECODE_FLAGS, 1);
-  const keyLogPath = valueOf(flags, '-keylog');
-  const capturePath = valueOf(flags, '-in') ?? positional[0];
+  const keyLogPath = flagValue(flags, '-keylog');
+  const capturePath = flagValue(flags, '-in') ?? positional[0];
   if (keyLogPath === undefined || capturePath === undefined) {
     throw new UsageError('decode needs -keylog FILE and a capture file');
   }
-  if (valueOf(flags, '-in') !== undefined && positional.length > 0) {
+  if (flagValue(flags, '-in') !== undefined && positional.length > 0) {
     throw new UsageError('give the capture with -in or as an argument, not both');
   }
   try {

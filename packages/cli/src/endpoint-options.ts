@@ -2,21 +2,21 @@ import { readFileSync } from 'node:fs';
 import type { SharedOptions } from '@mlstls/node';
 import { MemoryStore, type SessionStore } from '@mlstls/storage';
 import { SqliteStore } from '@mlstls/storage-sqlite';
-import { type Flags, UsageError, valueOf } from './arguments.js';
+import { type Flags, flagValue, UsageError } from './arguments.js';
 
 /**
  * `-cert FILE -key FILE [-pass TEXT] [-CAfile FILE] [-alpn a,b]` as the Node binding's options
  * (`cert`, `key`, `passphrase`, `ca`, `ALPNProtocols`); PEM files, read once.
  */
 export function endpointOptions(flags: Flags): SharedOptions {
-  const cert = valueOf(flags, '-cert');
-  const key = valueOf(flags, '-key');
+  const cert = flagValue(flags, '-cert');
+  const key = flagValue(flags, '-key');
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError('-cert and -key go together');
   }
-  const ca = valueOf(flags, '-CAfile');
-  const passphrase = valueOf(flags, '-pass');
-  const alpn = valueOf(flags, '-alpn');
+  const ca = flagValue(flags, '-CAfile');
+  const passphrase = flagValue(flags, '-pass');
+  const alpn = flagValue(flags, '-alpn');
   return {
     ...(cert === undefined ? {} : { cert: readText(cert), key: readText(key!) }),
     ...(passphrase === undefined ? {} : { passphrase }),

@@ -4,10 +4,10 @@ import type { SessionStore } from '@mlstls/storage';
 import {
   type FlagSpec,
   type Flags,
+  flagValue,
   parseArguments,
   parseHex,
   parseHostPort,
-  valueOf,
 } from './arguments.js';
 import {
   closeGracefully,
@@ -63,10 +63,10 @@ const RECONNECTS = 5;
 export async function sClient(args: readonly string[], terminal: Terminal): Promise<number> {
   const { flags } = parseArguments(args, CLIENT_FLAGS);
   const { host = 'localhost', port } = parseHostPort(
-    valueOf(flags, '-connect') ?? 'localhost:4433',
+    flagValue(flags, '-connect') ?? 'localhost:4433',
     '-connect',
   );
-  const store = openStore(valueOf(flags, '-store'));
+  const store = openStore(flagValue(flags, '-store'));
   const dial = dialer(flags, host, port, store, terminal);
   try {
     const connections = flags.has('-reconnect') ? 1 + RECONNECTS : 1;
@@ -95,10 +95,10 @@ function dialer(
   store: SessionStore,
   terminal: Terminal,
 ): (n: number) => Promise<MlsTlsSocket> {
-  const pin = valueOf(flags, '-pin');
-  const servername = valueOf(flags, '-servername');
-  const keyLogPath = valueOf(flags, '-keylog');
-  const capturePath = valueOf(flags, '-capture');
+  const pin = flagValue(flags, '-pin');
+  const servername = flagValue(flags, '-servername');
+  const keyLogPath = flagValue(flags, '-keylog');
+  const capturePath = flagValue(flags, '-capture');
   const trace = flags.has('-trace') ? (line: string) => terminal.out(`TRACE ${line}`) : undefined;
   const quiet = flags.has('-quiet');
   const options = {

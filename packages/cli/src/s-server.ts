@@ -1,6 +1,6 @@
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type MlsTlsSocket } from '@mlstls/node';
-import { type FlagSpec, parseArguments, parseHostPort, valueOf } from './arguments.js';
+import { type FlagSpec, flagValue, parseArguments, parseHostPort } from './arguments.js';
 import { toHex } from './capture-decoder.js';
 import {
   closeGracefully,
@@ -46,11 +46,11 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
  */
 export async function sServer(args: readonly string[], terminal: Terminal): Promise<number> {
   const { flags } = parseArguments(args, SERVER_FLAGS);
-  const { host, port } = parseHostPort(valueOf(flags, '-accept') ?? '4433', '-accept');
+  const { host, port } = parseHostPort(flagValue(flags, '-accept') ?? '4433', '-accept');
   const options = endpointOptions(flags);
-  const store = openStore(valueOf(flags, '-store'));
-  const keyLogPath = valueOf(flags, '-keylog');
-  const capturePath = valueOf(flags, '-capture');
+  const store = openStore(flagValue(flags, '-store'));
+  const keyLogPath = flagValue(flags, '-keylog');
+  const capturePath = flagValue(flags, '-capture');
   const trace = flags.has('-trace') ? (line: string) => terminal.out(`TRACE ${line}`) : undefined;
   const quiet = flags.has('-quiet');
   const server = createServer({
