@@ -1,4 +1,5 @@
-// Two @mlstls/streams endpoints over real TCP: handshake, data, updates, key updates, closure.
+// Two @mlstls/streams endpoints over real TCP, through Node's own Web Streams adapter
+// (`Duplex.toWeb`): handshake, data, updates, key updates, closure.
 import { generateCredential } from '@mlstls/state-machine';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -11,6 +12,7 @@ import {
 import {
   closeAll,
   decode,
+  duplexToWeb,
   memoryPair,
   readAll,
   readBytes,
@@ -30,7 +32,7 @@ async function credential(): Promise<EndpointCredential> {
 
 /** A client and a server on both ends of a TCP connection, each recording its epochs. */
 async function pair(provider: 'noble' | 'node' = 'noble') {
-  const { client: clientTransport, server: serverTransport } = await tcpPair();
+  const { client: clientTransport, server: serverTransport } = await tcpPair(duplexToWeb);
   const serverKey = await credential();
   const epochs = { client: [] as [bigint, EpochCause][], server: [] as [bigint, EpochCause][] };
   const server = track(

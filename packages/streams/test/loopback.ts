@@ -16,8 +16,59 @@ export function track<T extends MlsTlsStream>(stream: T): T {
   return stream;
 }
 
-/** A socket as a `StreamTransport`. Half-open: the peer's FIN does not end this side. */
+/**
+ * A socket as a `StreamTransport`, by hand: each direction bounded at 64 KiB, and the
+ * readable ends at the peer's FIN. Node 20's `Duplex.toWeb` ends its readable only once the
+ * whole socket has finished (its writable too), so a half-close, and a truncation, go unseen
+ * there; see `duplexToWeb`.
+ */
 export function webTransport(socket: Socket): StreamTransport {
+  open.push(() => socket.destroy());
+  const strategy = () => new ByteLengthQueuingStrategy({ highWaterMark: 65_536 });
+  const readable = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        socket.on('data', (chunk: Buffer) => {
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((controller.desiredSize ?? 0) <= 0) socket.pause();
+        });
+        socket.once('end', () => controller.close());
+        socket.once('error', (error) => controller.error(error));
+        socket.once('close', () => {
+          // Destroyed without an end: as a reset.
+          if (!socket.readableEnded) controller.error(new Error('the socket closed'));
+        });
+      },
+      pull() {
+        socket.resume();
+      },
+      cancel() {
+        socket.destroy();
+      },
+    },
+    strategy(),
+  );
+  const writable = new WritableStream<Uint8Array>(
+    {
+      write: (chunk) =>
+        new Promise<void>((resolve, reject) => {
+          socket.write(chunk, (error) => (error ? reject(error) : resolve()));
+        }),
+      close: () =>
+        new Promise<void>((resolve) => {
+          socket.end(resolve);
+        }),
+      abort: () => {
+        socket.destroy();
+      },
+    },
+    strategy(),
+  );
+  return { readable, writable };
+}
+
+/** A socket as Node's own adapter makes it (`Duplex.toWeb`). */
+export function duplexToWeb(socket: Socket): StreamTransport {
   open.push(() => socket.destroy());
   return Duplex.toWeb(socket) as StreamTransport;
 }
@@ -45,14 +96,16 @@ export async function tcpConnect(port: number): Promise<Socket> {
 }
 
 /** Both ends of one TCP connection, as Web Streams. */
-export async function tcpPair(): Promise<{ client: StreamTransport; server: StreamTransport }> {
+export async function tcpPair(
+  adapt: (socket: Socket) => StreamTransport = webTransport,
+): Promise<{ client: StreamTransport; server: StreamTransport }> {
   let accepted!: (socket: Socket) => void;
   const serverSide = new Promise<Socket>((resolve) => {
     accepted = resolve;
   });
   const server = await tcpServer((socket) => accepted(socket));
   const client = await tcpConnect(portOf(server));
-  return { client: webTransport(client), server: webTransport(await serverSide) };
+  return { client: adapt(client), server: adapt(await serverSide) };
 }
 
 /** Exactly `length` bytes from `reader` (fewer only if it ends first). */
