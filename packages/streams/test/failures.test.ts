@@ -2,7 +2,7 @@
 import type { Socket } from 'node:net';
 import { generateCredential } from '@mlstls/state-machine';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MlsTlsError, secureClient, secureServer } from '../src/index.js';
+import { MemoryStore, MlsTlsError, secureClient, secureServer } from '../src/index.js';
 import {
   closeAll,
   concat,
@@ -164,7 +164,7 @@ describe('the application', () => {
 
   it('refuses a store without sessionId at once', () => {
     const transport = { readable: new ReadableStream(), writable: new WritableStream() };
-    expect(() => secureClient(transport, { store: new (class {} as never)() })).toThrow(
+    expect(() => secureClient(transport, { store: new MemoryStore() })).toThrow(
       expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }),
     );
   });
