@@ -5,11 +5,6 @@ import { DECODE_FLAGS, decode } from './decode-command.js';
 import { CLIENT_FLAGS, sClient } from './s-client.js';
 import { SERVER_FLAGS, sServer } from './s-server.js';
 
-/** The demo's module, which lands separately (the README's main job). */
-interface DemoModule {
-  runDemo(options: { log: (line: string) => void }): Promise<{ ok: boolean }>;
-}
-
 const COMMANDS: Record<
   string,
   {
@@ -63,9 +58,8 @@ async function main(args: readonly string[], terminal: Terminal): Promise<number
 
 async function demo(args: readonly string[], terminal: Terminal): Promise<number> {
   if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
-  // A specifier in a variable: the module is the demo's, and lands on its own.
-  const specifier = './demo.js';
-  const { runDemo } = (await import(specifier)) as DemoModule;
+  // Loaded only for this command: the other commands need none of its parts.
+  const { runDemo } = await import('./demo.js');
   const { ok } = await runDemo({ log: terminal.out });
   return ok ? 0 : 1;
 }
