@@ -168,7 +168,7 @@ describe('s_server and s_client', { timeout: 60_000 }, () => {
       '-capture',
       file('reconnect.cap'),
     );
-    await client.waitFor(/(?:^Reused, TLSv1\.3, Cipher is TLS_AES_128_GCM_SHA256$[^]*){5}/m);
+    await client.waitFor(/(?:^Reused, TLSv1\.3, Cipher is TLS_AES_128_GCM_SHA256\n[\s\S]*){5}/m);
     expect(client.stdout.match(/^New, /gm)).toHaveLength(1);
     expect(client.stdout.match(/^drop connection and then reconnect$/gm)).toHaveLength(5);
     client.type('on the resumed connection');
