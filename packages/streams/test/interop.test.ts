@@ -73,7 +73,14 @@ describe('@mlstls/streams with @mlstls/node', () => {
       secured = resolve;
     });
     const tcp = await tcpServer((socket: Socket) => {
-      secured(track(secureServer(webTransport(socket), { credential: credential.credential })));
+      secured(
+        track(
+          secureServer(webTransport(socket), {
+            credential: credential.credential,
+            provider: 'noble',
+          }),
+        ),
+      );
     });
     const client = connect({
       host: '127.0.0.1',
@@ -108,7 +115,12 @@ describe('@mlstls/streams with @mlstls/node', () => {
   it('a streams client checks an X.509 server: chain to its ca and the name, else bad', async () => {
     const credential = await issueCredential();
     const tcp = await tcpServer((socket: Socket) => {
-      track(secureServer(webTransport(socket), { credential: credential.credential }));
+      track(
+        secureServer(webTransport(socket), {
+          credential: credential.credential,
+          provider: 'noble',
+        }),
+      );
     });
     const ca = TrustAnchors.from(credential.rootPem);
     const good = track(
