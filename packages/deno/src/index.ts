@@ -8,7 +8,7 @@ export {
   type PeerCertificate,
   type SessionStore,
 } from '@mlstls/streams';
-export { type MlsTlsHandshakeInfo, MlsTlsConn } from './conn.js';
+export { MlsTlsConn, type MlsTlsHandshakeInfo } from './conn.js';
 export { type ConnectOptions, connect } from './connect.js';
 export type { NetAddr } from './deno-types.js';
 export { type ListenOptions, listen, MlsTlsListener } from './listen.js';

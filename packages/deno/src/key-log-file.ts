@@ -9,7 +9,7 @@ const failedFiles = new Set<string>();
  * The file `MLSTLS_KEYLOGFILE` names, if it is set and may be read: without `--allow-env` the
  * variable is taken as unset.
  */
-export function keyLogFile(): string | undefined {
+function keyLogFile(): string | undefined {
   try {
     return deno().env.get(KEY_LOG_FILE_VARIABLE) || undefined;
   } catch {
@@ -23,7 +23,7 @@ export function keyLogFile(): string | undefined {
  * the lines of concurrent connections whole. A file that cannot be written costs one warning,
  * never the connection.
  */
-export function appendKeyLogLine(path: string, line: string): void {
+function appendKeyLogLine(path: string, line: string): void {
   try {
     deno().writeTextFileSync(path, line, { append: true, create: true, mode: 0o600 });
   } catch (error) {

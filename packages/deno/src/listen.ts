@@ -75,8 +75,14 @@ export class MlsTlsListener implements AsyncIterable<MlsTlsConn> {
       }
       throw error;
     }
-    const { cert: _cert, key: _key, caCerts: _caCerts, hostname: _h, port: _p, ...rest } =
-      this.#options;
+    const {
+      cert: _cert,
+      key: _key,
+      caCerts: _caCerts,
+      hostname: _h,
+      port: _p,
+      ...rest
+    } = this.#options;
     const onKeyLog = keyLogCallback(rest.onKeyLog);
     const stream = secureServer(connTransport(conn), {
       ...rest,

@@ -56,7 +56,8 @@ export function connTransport(conn: DenoConn): StreamTransport {
   );
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {
-      for (let offset = 0; offset < chunk.length; ) offset += await conn.write(chunk.subarray(offset));
+      for (let offset = 0; offset < chunk.length; )
+        offset += await conn.write(chunk.subarray(offset));
     },
     async close() {
       await conn.closeWrite();

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, createServer, type MlsTlsServer, type MlsTlsSocket } from '@mlstls/node';
 import { MemoryStore } from '@mlstls/storage';
 import { issueCertificate, testPki, within } from '@mlstls/test-support';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   type Commanded,
   runClientScript,
@@ -236,5 +236,18 @@ describe('Node and Deno', () => {
       expect(line).toMatch(/^MLSTLS_MASTER_SECRET [0-9a-f]{64} \d+ [0-9a-f]{64}$/);
     }
     expect(statSync(keyLog).mode & 0o777).toBe(0o600);
+  });
+
+  it('Deno against Deno with sessions in Redis (@mlstls/storage-redis) on both sides', async () => {
+    const redisUrl = inject('redisUrl');
+    const server = startDeno({ mode: 'serve', redisUrl });
+    const { port, key: pin } = await server.next<{ port: number; key: string }>('listening');
+    const client = startDeno({ mode: 'client', port, pin, connections: 2, redisUrl });
+    type Connection = ScriptResult & { resumed: boolean };
+    expect(await client.next<Connection>('connection')).toMatchObject({ resumed: false });
+    const second = await client.next<Connection>('connection');
+    expect(second).toMatchObject({ resumed: true });
+    expectAgreement(second, 4);
+    expect(await within(client.exited, WAIT, 'deno to exit')).toBe(0);
   });
 });

@@ -134,7 +134,7 @@ export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 const RANDOM_CHUNK = 65_536;
 
 /** The core's randomness, from the platform CSPRNG (WebCrypto, in every runtime). */
-export function random(length: number): Uint8Array {
+function random(length: number): Uint8Array {
   const bytes = new Uint8Array(length);
   for (let offset = 0; offset < length; offset += RANDOM_CHUNK) {
     globalThis.crypto.getRandomValues(bytes.subarray(offset, offset + RANDOM_CHUNK));
@@ -143,7 +143,12 @@ export function random(length: number): Uint8Array {
 }
 
 /** The options both state machines take, from the binding's. */
-export function endpointOptions(options: SharedOptions) {
+export function endpointOptions(
+  options: SharedOptions,
+): Pick<
+  EndpointOptions,
+  'random' | 'now' | 'credential' | 'ca' | 'alpnProtocols' | 'verifyPeer' | 'provider'
+> {
   return {
     random,
     now: Date.now,
@@ -152,5 +157,5 @@ export function endpointOptions(options: SharedOptions) {
     ...(options.alpnProtocols === undefined ? {} : { alpnProtocols: options.alpnProtocols }),
     ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
     ...(options.provider === undefined ? {} : { provider: options.provider }),
-  } satisfies EndpointOptions;
+  };
 }

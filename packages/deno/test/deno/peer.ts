@@ -26,6 +26,8 @@ interface PeerConfig {
   readonly serverName?: string;
   readonly connections?: number;
   readonly alpnProtocols?: string[];
+  /** Keep sessions in Redis (@mlstls/storage-redis) under this URL, instead of memory. */
+  readonly redisUrl?: string;
 }
 
 const mlstls = (await import(
@@ -40,6 +42,14 @@ const read = (file: string | undefined) =>
 const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 const unhex = (text: string) => new Uint8Array(text.match(/../g)!.map((h) => parseInt(h, 16)));
+
+/** The session store: Redis under a random prefix when asked, else memory. */
+async function openStore(): Promise<MlsTls.SessionStore & { close?: () => Promise<void> }> {
+  if (config.redisUrl === undefined) return new mlstls.MemoryStore();
+  const { RedisStore } = await import('@mlstls/storage-redis');
+  const prefix = `mlstls-deno-test:${crypto.randomUUID()}:${config.mode}:`;
+  return RedisStore.connect({ url: config.redisUrl, prefix });
+}
 
 const cert = read(config.certFile);
 const key = read(config.keyFile);
@@ -63,7 +73,7 @@ if (config.mode === 'serve') {
   const listener = mlstls.listen({
     hostname: '127.0.0.1',
     port: 0,
-    store: new mlstls.MemoryStore(),
+    store: await openStore(),
     ...certificates,
   });
   const credential = await listener.credential();
@@ -78,7 +88,7 @@ if (config.mode === 'serve') {
     );
   }
 } else {
-  const store = new mlstls.MemoryStore();
+  const store = await openStore();
   for (let i = 0; i < (config.connections ?? 1); i++) {
     const conn = await mlstls.connect({
       hostname: '127.0.0.1',
@@ -100,5 +110,6 @@ if (config.mode === 'serve') {
       },
     });
   }
+  await store.close?.();
   Deno.exit(0);
 }
