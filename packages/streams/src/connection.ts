@@ -496,7 +496,11 @@ export class MlsTlsStream implements StreamTransport {
     while (link.endpoint.poll() !== undefined) {
       // Nothing the core says after the end reaches the transport or the application.
     }
-    const reason = error ?? new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'the connection is closed');
+    const reason =
+      error ??
+      (this.#secure
+        ? new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'the connection is closed')
+        : new MlsTlsError('ERR_MLSTLS_ABORTED', 'closed before the handshake completed'));
     this.#settleHandshake.reject(reason);
     if (error === undefined) this.#settleClosed.resolve();
     else this.#settleClosed.reject(error);
