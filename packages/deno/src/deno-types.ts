@@ -36,7 +36,6 @@ interface DenoNamespace {
     data: string,
     options?: { append?: boolean; create?: boolean; mode?: number },
   ): void;
-  readonly errors: { readonly BadResource: new (...args: never[]) => Error };
 }
 
 /** `globalThis.Deno`, or `ERR_MLSTLS_UNSUPPORTED` outside Deno. */

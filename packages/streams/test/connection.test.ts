@@ -177,7 +177,26 @@ describe('a connection over Web Streams', () => {
   });
 
   it('key-updates the sending keys, and the peer answers a request with its own', async () => {
-    const { client, server } = await pair();
+    const { client: clientTransport, server: serverTransport } = await tcpPair(duplexToWeb);
+    const serverKey = await credential();
+    const seen = { client: [] as string[], server: [] as string[] };
+    const keyLog = { client: [] as string[], server: [] as string[] };
+    const server = track(
+      secureServer(serverTransport, {
+        credential: serverKey,
+        provider: 'noble',
+        onKeyUpdate: (direction, generation) => seen.server.push(`${direction} ${generation}`),
+        onKeyLog: (line) => keyLog.server.push(line),
+      }),
+    );
+    const client = track(
+      secureClient(clientTransport, {
+        peerSignaturePublicKey: serverKey.signaturePublicKey,
+        provider: 'noble',
+        onKeyUpdate: (direction, generation) => seen.client.push(`${direction} ${generation}`),
+        onKeyLog: (line) => keyLog.client.push(line),
+      }),
+    );
     await Promise.all([client.handshake, server.handshake]);
     const reader = server.readable.getReader();
     const clientReader = client.readable.getReader();
@@ -188,7 +207,13 @@ describe('a connection over Web Streams', () => {
     const serverWriter = server.writable.getWriter();
     await serverWriter.write(text('answered'));
     expect(decode(await readBytes(clientReader, 8))).toBe('answered');
+    expect(seen.client).toEqual(['send 1', 'receive 1']);
+    expect(seen.server).toEqual(['receive 1', 'send 1']);
     expect(client.epoch).toBe(1n); // a key update is not an epoch
+    // One PROFILE.md section 9 line per epoch, the same on both sides.
+    expect(keyLog.client).toHaveLength(1);
+    expect(keyLog.client).toEqual(keyLog.server);
+    expect(keyLog.client[0]).toMatch(/^MLSTLS_MASTER_SECRET [0-9a-f]{64} 1 [0-9a-f]{64}\n$/);
   });
 
   it('closes with close_notify both ways: readables end, closed resolves, keys are gone', async () => {
