@@ -180,14 +180,19 @@ describe('tracing channels', () => {
   });
 });
 
+/** The fixture as a child process, its TypeScript run through tsx. */
+function runFixture(env: NodeJS.ProcessEnv) {
+  const script = fileURLToPath(new URL('./fixtures/debug-log.ts', import.meta.url));
+  return spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script], {
+    env,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+}
+
 describe('util.debuglog', () => {
   it('logs handshakes, updates and failures with NODE_DEBUG=mlstls, and never a secret', () => {
-    const script = fileURLToPath(new URL('./fixtures/debug-log.ts', import.meta.url));
-    const run = spawnSync(process.execPath, ['--import', 'tsx', script], {
-      env: { ...process.env, NODE_DEBUG: 'mlstls' },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = runFixture({ ...process.env, NODE_DEBUG: 'mlstls' });
     expect(run.status, run.stderr).toBe(0);
     const secrets = JSON.parse(run.stdout) as string[];
     expect(secrets.length).toBeGreaterThanOrEqual(3);
@@ -197,13 +202,8 @@ describe('util.debuglog', () => {
   });
 
   it('is silent without NODE_DEBUG', () => {
-    const script = fileURLToPath(new URL('./fixtures/debug-log.ts', import.meta.url));
     const { NODE_DEBUG: _unset, ...env } = process.env;
-    const run = spawnSync(process.execPath, ['--import', 'tsx', script], {
-      env,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const run = runFixture(env);
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).not.toContain('MLSTLS');
   });
