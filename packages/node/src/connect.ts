@@ -7,7 +7,7 @@ import {
   Initiator,
   type InitiatorOptions,
 } from '@mlstls/state-machine';
-import { decodeSessionRecord, type SessionStore } from '@mlstls/storage';
+import { claimSession, decodeSessionRecord, type SessionStore } from '@mlstls/storage';
 import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   KEY_LOG_FILE_VARIABLE,
@@ -70,12 +70,6 @@ export interface ConnectOptions extends SharedOptions {
 }
 
 /**
- * Session names held by live connections, per store: a second connection to a server whose
- * session is in use makes a full handshake, as resuming would take the session from the first.
- */
-const liveSessions = new WeakMap<SessionStore, Map<string, number>>();
-
-/**
  * Opens an mlstls connection, as node:tls's `connect()`: the returned socket emits
  * `'secureConnect'` (and calls `secureConnectListener`) once the handshake is complete.
  */
@@ -88,17 +82,19 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
     options.sessionName ??
     (options.socket === undefined ? `${options.host ?? 'localhost'}:${options.port}` : 'socket');
   const session = options.session === undefined ? undefined : decodeSessionRecord(options.session);
-  const live = store === undefined ? undefined : liveMap(store);
-  const inUse = (live?.get(sessionName) ?? 0) > 0;
+  const sessionId = new TextEncoder().encode(sessionName);
+  // Held for the socket's life: a second connection while this one lives makes a full
+  // handshake, as resuming would take the session from this one.
+  const claim = store === undefined ? undefined : claimSession(store, sessionId);
   const { context, credential } = resolveSecureContext(options);
   const endpointOptions: Omit<InitiatorOptions, 'keyLog' | 'persist'> = {
     random,
     now: Date.now,
     ca: context.anchors,
     serverName: options.servername ?? options.host ?? 'localhost',
-    ...(store === undefined ? {} : { store, sessionId: new TextEncoder().encode(sessionName) }),
+    ...(store === undefined ? {} : { store, sessionId }),
     ...(session === undefined ? {} : { session }),
-    ...(inUse ? { resume: false } : {}),
+    ...(claim?.contended === true ? { resume: false } : {}),
     ...(credential === undefined ? {} : { credential }),
     ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
     ...(options.checkServerIdentity === undefined
@@ -154,29 +150,14 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
       onSecure: (secured) => secured.emit('secureConnect'),
       // The session is free again as soon as this socket is destroyed, not a tick later at its
       // 'close': a connection made right after `destroy()` resumes it.
-      onDestroy: live === undefined ? undefined : () => release(live, sessionName),
+      onDestroy: claim?.release,
     });
   } catch (error) {
     // A refused option (an unsupported suite, a credential for another suite).
+    claim?.release();
     if (options.socket === undefined) transport.destroy();
     throw error;
   }
   if (secureConnectListener !== undefined) socket.once('secureConnect', secureConnectListener);
-  if (live !== undefined) live.set(sessionName, (live.get(sessionName) ?? 0) + 1);
   return socket;
-}
-
-function release(live: Map<string, number>, sessionName: string): void {
-  const count = (live.get(sessionName) ?? 1) - 1;
-  if (count === 0) live.delete(sessionName);
-  else live.set(sessionName, count);
-}
-
-function liveMap(store: SessionStore): Map<string, number> {
-  let live = liveSessions.get(store);
-  if (live === undefined) {
-    live = new Map();
-    liveSessions.set(store, live);
-  }
-  return live;
 }

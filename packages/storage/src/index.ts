@@ -1,3 +1,4 @@
+export { claimSession, type SessionClaim } from './claims.js';
 export { decodeSessionRecord, encodeSessionRecord } from './encoding.js';
 export { checkTtl, MemoryStore } from './memory.js';
 export {

@@ -29,8 +29,13 @@ const TSX_LOADER = pathToFileURL(require.resolve('tsx')).href;
 const EXPORTER_LABEL = 'mlstls fleet demo';
 /** The initiator's name for the service, whichever process answers. */
 const SESSION_NAME = 'the fleet';
-/** Each wait of the demo; starting a child (tsx, the packages) takes the longest. */
+/** Each wait of the demo once its responders run. */
 const STEP_TIMEOUT_MS = 20_000;
+/**
+ * Starting a child (tsx, then every package) until it listens: the longest wait, and on a
+ * 2-core CI runner shared with every other package's tests it took over 20 s once.
+ */
+const START_TIMEOUT_MS = 90_000;
 
 /** A responder child process and what it has reported. */
 interface FleetResponder {
@@ -77,7 +82,12 @@ async function startResponder(name: string, config: FleetResponderConfig): Promi
     exited = true;
     notify();
   });
-  const next: FleetResponder['next'] = (type, from, matches) =>
+  const waitFor = (
+    type: FleetResponderReport['type'],
+    from: number,
+    matches: ((report: never) => boolean) | undefined,
+    timeout: number,
+  ) =>
     within(
       (async () => {
         for (let seen = from; ; ) {
@@ -91,9 +101,11 @@ async function startResponder(name: string, config: FleetResponderConfig): Promi
           await new Promise<void>((resolve) => wake.push(resolve));
         }
       })(),
-      STEP_TIMEOUT_MS,
+      timeout,
       `${name}: ${type}`,
     );
+  const next: FleetResponder['next'] = (type, from, matches) =>
+    waitFor(type, from, matches as ((report: never) => boolean) | undefined, STEP_TIMEOUT_MS);
   const stop = async () => {
     if (exited) return;
     child.kill('SIGTERM');
@@ -103,7 +115,9 @@ async function startResponder(name: string, config: FleetResponderConfig): Promi
   };
   child.send(config);
   try {
-    const { port } = await next('listening', 0);
+    const { port } = (await waitFor('listening', 0, undefined, START_TIMEOUT_MS)) as {
+      port: number;
+    };
     return { name, pid: child.pid!, port, reports, next, stop };
   } catch (error) {
     await stop();
