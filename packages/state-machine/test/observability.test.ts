@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { MemoryStore } from '@mlstls/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TRACING_CHANNELS } from '../src/diagnostics.js';
-import { Pair } from './pair.js';
+import type { InitiatorOptions } from '../src/index.js';
+import { Pair, type PairOptions } from './pair.js';
 
 const SESSION_ID = new TextEncoder().encode('responder.example:443');
 
@@ -51,6 +52,25 @@ function dump(value: unknown): string {
   );
 }
 
+/**
+ * Pair options whose both ends store their state and log their keys, the responder's
+ * credential pinned: every connection made with them can resume the last one.
+ */
+async function storedOptions(initiator: Partial<InitiatorOptions> = {}): Promise<PairOptions> {
+  const { responderCredential } = await Pair.create();
+  const credential = responderCredential!;
+  return {
+    initiator: {
+      ...initiator,
+      store: new MemoryStore(),
+      sessionId: SESSION_ID,
+      peerSignaturePublicKey: credential.signaturePublicKey,
+      keyLog: () => true,
+    },
+    responder: { store: new MemoryStore(), credential, keyLog: () => true },
+  };
+}
+
 let recording: ReturnType<typeof record> | undefined;
 afterEach(() => {
   recording?.stop();
@@ -59,20 +79,7 @@ afterEach(() => {
 
 describe('the portable crypto path', () => {
   it('talks to the node:crypto path: handshake, updates both ways, key updates, resumption', async () => {
-    const initiatorStore = new MemoryStore();
-    const responderStore = new MemoryStore();
-    const first = await Pair.create({ initiator: { provider: 'noble' } });
-    const credential = first.responderCredential!;
-    const options = {
-      initiator: {
-        provider: 'noble' as const,
-        store: initiatorStore,
-        sessionId: SESSION_ID,
-        peerSignaturePublicKey: credential.signaturePublicKey,
-        keyLog: () => true,
-      },
-      responder: { store: responderStore, credential, keyLog: () => true },
-    };
+    const options = await storedOptions({ provider: 'noble' });
     const pair = await Pair.connected(options);
     expect(pair.initiator.handshake?.crypto).toBe('portable');
     expect(pair.responder.handshake?.crypto).toBe('node');
@@ -97,19 +104,7 @@ describe('the portable crypto path', () => {
 describe('tracing channels', () => {
   it('trace a handshake, an update and a resumption, and never carry a secret', async () => {
     recording = record();
-    const initiatorStore = new MemoryStore();
-    const responderStore = new MemoryStore();
-    const first = await Pair.create();
-    const credential = first.responderCredential!;
-    const options = {
-      initiator: {
-        store: initiatorStore,
-        sessionId: SESSION_ID,
-        peerSignaturePublicKey: credential.signaturePublicKey,
-        keyLog: () => true,
-      },
-      responder: { store: responderStore, credential, keyLog: () => true },
-    };
+    const options = await storedOptions();
     const pair = await Pair.connected(options);
     const update = pair.initiator.update();
     await pair.settle();
