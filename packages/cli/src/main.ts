@@ -56,12 +56,28 @@ async function main(args: readonly string[], terminal: Terminal): Promise<number
   }
 }
 
+/** The demo's bound: every step waits on the network, so a hang must end the command. */
+const DEMO_TIMEOUT_MS = 120_000;
+
 async function demo(args: readonly string[], terminal: Terminal): Promise<number> {
   if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
   // Loaded only for this command: the other commands need none of its parts.
   const { runDemo } = await import('./demo.js');
-  const { ok } = await runDemo({ log: terminal.out });
-  return ok ? 0 : 1;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<number>((resolve) => {
+    timer = setTimeout(() => {
+      terminal.err(`demo: no result within ${DEMO_TIMEOUT_MS / 1000} s`);
+      resolve(1);
+    }, DEMO_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([
+      runDemo({ log: terminal.out }).then(({ ok }) => (ok ? 0 : 1)),
+      expired,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 main(process.argv.slice(2), processTerminal).then(

@@ -1,5 +1,8 @@
-import { expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { runDemo } from '../src/demo.js';
+import { killAll, mlstls } from './cli-process.js';
+
+afterEach(killAll);
 
 it('runs the handshake, data both ways, two PCS updates and a key update, breaks the transport, resumes from SQLite, and closes with close_notify over real TCP', async () => {
   const { ok, lines } = await runDemo({ bytes: 3 * 2 ** 20 + 12_345 });
@@ -12,4 +15,11 @@ it('runs the handshake, data both ways, two PCS updates and a key update, breaks
   expect(lines.some((line) => line.includes('initiator: epoch 4 (resumption)'))).toBe(true);
   expect(lines.some((line) => line.includes('initiator: epoch 5 (local)'))).toBe(true);
   expect(ok).toBe(true);
+});
+
+it('is what `mlstls demo` runs: its trace on stdout, exit code 0', async () => {
+  const demo = mlstls('demo');
+  expect(await demo.exitCode(90_000)).toBe(0);
+  expect(demo.stdout).toContain('isSessionReused() === true');
+  expect(demo.stdout.trimEnd().split('\n').at(-1)).toContain('OK');
 });
