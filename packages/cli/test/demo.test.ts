@@ -22,4 +22,4 @@ it('is what `mlstls demo` runs: its trace on stdout, exit code 0', async () => {
   expect(await demo.exitCode(90_000)).toBe(0);
   expect(demo.stdout).toContain('isSessionReused() === true');
   expect(demo.stdout.trimEnd().split('\n').at(-1)).toContain('OK');
-});
+}, 100_000);
