@@ -66,10 +66,17 @@ const { values: args } = parseArgs({
     idle: { type: 'string', default: '2000' },
     only: { type: 'string', default: SECTIONS.join(',') },
     candidate: { type: 'string', default: 'mlstls' },
+    /** `noble`: the portable crypto of Deno and browsers, in place of node:crypto. */
+    provider: { type: 'string', default: 'node' },
     check: { type: 'boolean', default: false },
     'memory-child': { type: 'string' },
   },
 });
+
+if (args.provider !== 'node' && args.provider !== 'noble') {
+  throw new Error(`--provider is node or noble, not ${args.provider}`);
+}
+const PROVIDER: 'node' | 'noble' = args.provider;
 
 function positive(name: string, value: string): number {
   const number = Number(value);
@@ -492,7 +499,7 @@ async function memoryChild(name: string): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
-  const stack = name === 'mlstls' ? mlstlsStack() : nodeTlsStack();
+  const stack = name.startsWith('mlstls') ? mlstlsStack(PROVIDER) : nodeTlsStack();
   // Warm-up: code loaded and compiled, pools and caches filled, before the first measurement.
   const warm = await openIdle(stack, 64, IDLE_CONCURRENCY);
   await closeAll([...warm.open.clients, ...warm.open.servers]);
@@ -524,7 +531,7 @@ function runMemoryChild(name: string): Promise<MemoryResult> {
     : [...process.execArgv, '--expose-gc'];
   const child = fork(
     fileURLToPath(import.meta.url),
-    ['--memory-child', name, '--idle', String(IDLE)],
+    ['--memory-child', name, '--idle', String(IDLE), '--provider', PROVIDER],
     { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
   );
   return new Promise((resolve, reject) => {
@@ -550,7 +557,7 @@ async function memory(stacks: readonly [Stack, Stack]): Promise<void> {
   );
   const results: MemoryResult[] = [];
   for (const stack of stacks) {
-    const result = await runMemoryChild(stack.name === 'mlstls' ? 'mlstls' : 'node:tls');
+    const result = await runMemoryChild(stack.name.startsWith('mlstls') ? stack.name : 'node:tls');
     results.push(result);
     const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
     console.log(
@@ -594,13 +601,14 @@ async function main(): Promise<void> {
   );
   const baseline = nodeTlsStack();
   // `--candidate node:tls` is an A/A run: the noise floor of the method, node:tls against itself.
-  const mlstls = args.candidate === 'node:tls' ? undefined : mlstlsStack();
+  const mlstls = args.candidate === 'node:tls' ? undefined : mlstlsStack(PROVIDER);
   const stacks = [baseline, mlstls ?? nodeTlsStack()] as const;
 
   if (ONLY.has('handshake')) {
     await handshakes(stacks);
-    // The shares are those of an mlstls handshake: no sockets in an A/A run.
-    await handshakeProfile(mlstls ? stacks : undefined);
+    // The shares are those of an mlstls handshake on node:crypto: no sockets in an A/A run,
+    // and none for the portable path, whose steps the profile does not run.
+    if (PROVIDER === 'node') await handshakeProfile(mlstls ? stacks : undefined);
   }
   if (ONLY.has('bulk')) await bulk(stacks);
   if (ONLY.has('update')) await updates(mlstls);

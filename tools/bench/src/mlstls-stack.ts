@@ -14,13 +14,17 @@ export interface MlstlsStack extends Stack {
   epoch(socket: Duplex): bigint;
 }
 
-export function mlstlsStack(): MlstlsStack {
+/**
+ * `provider`: `node` (node:crypto for the record layer and MLS, the default) or `noble` (the
+ * portable path of Deno and browsers: @noble records, ts-mls's WebCrypto and @noble MLS).
+ */
+export function mlstlsStack(provider: 'node' | 'noble' = 'node'): MlstlsStack {
   // The signature key of the server on each port: the key its clients pin.
   const pinned = new Map<number, Uint8Array>();
   return {
-    name: 'mlstls',
+    name: provider === 'node' ? 'mlstls' : 'mlstls-portable',
     listen(onConnection) {
-      const server = createServer({ ciphersuites: [1] }, onConnection);
+      const server = createServer({ ciphersuites: [1], provider }, onConnection);
       return new Promise<Listening>((resolve, reject) => {
         server.once('error', reject);
         server.listen(0, '127.0.0.1', () => {
@@ -45,7 +49,10 @@ export function mlstlsStack(): MlstlsStack {
     connect(port, onSecure) {
       const peerSignaturePublicKey = pinned.get(port);
       if (peerSignaturePublicKey === undefined) throw new Error(`no mlstls server on ${port}`);
-      return connect({ host: '127.0.0.1', port, ciphersuite: 1, peerSignaturePublicKey }, onSecure);
+      return connect(
+        { host: '127.0.0.1', port, ciphersuite: 1, peerSignaturePublicKey, provider },
+        onSecure,
+      );
     },
     describe(socket) {
       const cipher = (socket as MlsTlsSocket).getCipher();
