@@ -1,22 +1,17 @@
 // Two @mlstls/streams endpoints over real TCP, through Node's own Web Streams adapter
 // (`Duplex.toWeb`): handshake, data, updates, key updates, closure.
-import { generateCredential } from '@mlstls/state-machine';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type EndpointCredential,
-  type EpochCause,
-  type MlsTlsStream,
-  secureClient,
-  secureServer,
-} from '../src/index.js';
+import { type MlsTlsStream, secureClient, secureServer } from '../src/index.js';
 import {
   closeAll,
+  credential,
   decode,
   duplexToWeb,
   memoryPair,
   readAll,
   readBytes,
   sameBytes,
+  securePair,
   tcpPair,
   text,
   track,
@@ -24,33 +19,8 @@ import {
 
 afterEach(closeAll);
 
-let serverCredential: EndpointCredential | undefined;
-async function credential(): Promise<EndpointCredential> {
-  serverCredential ??= await generateCredential({ provider: 'noble' });
-  return serverCredential;
-}
-
-/** A client and a server on both ends of a TCP connection, each recording its epochs. */
-async function pair(provider: 'noble' | 'node' = 'noble') {
-  const { client: clientTransport, server: serverTransport } = await tcpPair(duplexToWeb);
-  const serverKey = await credential();
-  const epochs = { client: [] as [bigint, EpochCause][], server: [] as [bigint, EpochCause][] };
-  const server = track(
-    secureServer(serverTransport, {
-      credential: serverKey,
-      provider,
-      onEpoch: (epoch, cause) => epochs.server.push([epoch, cause]),
-    }),
-  );
-  const client = track(
-    secureClient(clientTransport, {
-      peerSignaturePublicKey: serverKey.signaturePublicKey,
-      provider,
-      onEpoch: (epoch, cause) => epochs.client.push([epoch, cause]),
-    }),
-  );
-  return { client, server, epochs };
-}
+/** A client and a server over `Duplex.toWeb` TCP sockets, each recording its epochs. */
+const pair = (provider: 'noble' | 'node' = 'noble') => securePair({ provider, adapt: duplexToWeb });
 
 function pattern(size: number): Uint8Array {
   const bytes = new Uint8Array(size);

@@ -9,6 +9,7 @@ import {
   portOf,
   readAll,
   rejection,
+  securePair,
   tcpConnect,
   tcpPair,
   tcpServer,
@@ -115,15 +116,7 @@ describe('the application', () => {
   });
 
   it('abort() after the handshake erases the keys and errors both streams', async () => {
-    const { client: clientTransport, server: serverTransport } = await tcpPair();
-    const credential = await generateCredential({ provider: 'noble' });
-    const server = track(secureServer(serverTransport, { credential, provider: 'noble' }));
-    const client = track(
-      secureClient(clientTransport, {
-        peerSignaturePublicKey: credential.signaturePublicKey,
-        provider: 'noble',
-      }),
-    );
+    const { client, server } = await securePair();
     await client.handshake;
     client.abort();
     expect(() => client.exportKeyingMaterial(16, 'x')).toThrow(MlsTlsError);
@@ -137,15 +130,7 @@ describe('the application', () => {
   });
 
   it('close() sends close_notify and ends both streams; the peer reads a clean end', async () => {
-    const { client: clientTransport, server: serverTransport } = await tcpPair();
-    const credential = await generateCredential({ provider: 'noble' });
-    const server = track(secureServer(serverTransport, { credential, provider: 'noble' }));
-    const client = track(
-      secureClient(clientTransport, {
-        peerSignaturePublicKey: credential.signaturePublicKey,
-        provider: 'noble',
-      }),
-    );
+    const { client, server } = await securePair();
     await client.handshake;
     await client.close();
     await client.closed;

@@ -2,7 +2,15 @@
 import { once } from 'node:events';
 import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import type { MlsTlsStream, StreamTransport } from '../src/index.js';
+import { generateCredential } from '@mlstls/state-machine';
+import {
+  type EndpointCredential,
+  type EpochCause,
+  type MlsTlsStream,
+  type StreamTransport,
+  secureClient,
+  secureServer,
+} from '../src/index.js';
 
 /** Servers, sockets and connections to close after each test. */
 const open: (() => void)[] = [];
@@ -106,6 +114,42 @@ export async function tcpPair(
   const server = await tcpServer((socket) => accepted(socket));
   const client = await tcpConnect(portOf(server));
   return { client: adapt(client), server: adapt(await serverSide) };
+}
+
+let serverCredential: EndpointCredential | undefined;
+
+/** The servers' credential, made once: clients pin its key. */
+export async function credential(): Promise<EndpointCredential> {
+  serverCredential ??= await generateCredential({ provider: 'noble' });
+  return serverCredential;
+}
+
+/**
+ * A client and a server on both ends of a TCP connection (through `adapt`), the server's key
+ * pinned, each recording its epochs.
+ */
+export async function securePair(
+  options: { provider?: 'noble' | 'node'; adapt?: (socket: Socket) => StreamTransport } = {},
+) {
+  const { provider = 'noble', adapt = webTransport } = options;
+  const { client: clientTransport, server: serverTransport } = await tcpPair(adapt);
+  const serverKey = await credential();
+  const epochs = { client: [] as [bigint, EpochCause][], server: [] as [bigint, EpochCause][] };
+  const server = track(
+    secureServer(serverTransport, {
+      credential: serverKey,
+      provider,
+      onEpoch: (epoch, cause) => epochs.server.push([epoch, cause]),
+    }),
+  );
+  const client = track(
+    secureClient(clientTransport, {
+      peerSignaturePublicKey: serverKey.signaturePublicKey,
+      provider,
+      onEpoch: (epoch, cause) => epochs.client.push([epoch, cause]),
+    }),
+  );
+  return { client, server, epochs };
 }
 
 /** Exactly `length` bytes from `reader` (fewer only if it ends first). */
