@@ -79,6 +79,29 @@ export function trace<T>(
   channel.tracePromise(() => promise, context).then(undefined, () => {});
 }
 
+/** The settling side of a trace `startTrace` began. */
+export interface TraceEnd<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Begins a trace on the `kind` channel whose end the caller settles later, or returns
+ * `undefined` (and makes nothing) when the channel has no subscribers.
+ */
+export function startTrace<T>(
+  kind: keyof typeof TRACING_CHANNELS,
+  context: TraceContext,
+): TraceEnd<T> | undefined {
+  if (load()[kind]?.hasSubscribers !== true) return undefined;
+  let end!: TraceEnd<T>;
+  const outcome = new Promise<T>((resolve, reject) => {
+    end = { resolve, reject };
+  });
+  trace(kind, context, outcome);
+  return end;
+}
+
 /** `util.debuglog('mlstls')`: printed with `NODE_DEBUG=mlstls`. Never give it a secret. */
 export function debug(format: string, ...args: unknown[]): void {
   const log = load().debug;

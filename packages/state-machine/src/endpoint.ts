@@ -30,7 +30,7 @@ import type { SessionStore } from '@mlstls/storage';
 import type { TrustAnchors } from '@mlstls/x509';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import type { VerifyPeer } from './authentication.js';
-import { debug, trace } from './diagnostics.js';
+import { debug, startTrace, type TraceEnd, trace } from './diagnostics.js';
 import { type EndpointCredential, exportFromGroup, mlsImplementationFor } from './mls.js';
 import type { ProtocolName } from './negotiation.js';
 import type { EpochCause, HandshakeInfo, Output, SessionSnapshot } from './output.js';
@@ -130,9 +130,7 @@ export abstract class Endpoint {
   #updateInFlight = 0;
   #updateWaiters: UpdateWaiter[] = [];
   /** Settles with the handshake, for the `mlstls:handshake` or `mlstls:resume` trace. */
-  #handshakeTraced:
-    | { resolve: (info: HandshakeInfo) => void; reject: (error: unknown) => void }
-    | undefined;
+  #handshakeTraced: TraceEnd<HandshakeInfo> | undefined;
 
   protected constructor(role: Role, options: EndpointOptions) {
     this.role = role;
@@ -368,11 +366,7 @@ export abstract class Endpoint {
    */
   protected beginHandshake(kind: 'handshake' | 'resume', epoch = 0n): void {
     debug('%s: %s begins at epoch %s', this.role, kind, String(epoch));
-    const outcome = new Promise<HandshakeInfo>((resolve, reject) => {
-      this.#handshakeTraced = { resolve, reject };
-    });
-    outcome.catch(() => {}); // the failure is reported as an `error` output
-    trace(kind, { role: this.role, epoch }, outcome);
+    this.#handshakeTraced = startTrace(kind, { role: this.role, epoch });
   }
 
   /** The handshake is done: report it and send what was written while it ran. */
