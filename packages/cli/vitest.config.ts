@@ -3,6 +3,7 @@ import { sourceAliases } from '../../vitest.shared.js';
 
 export default defineProject({
   resolve: { alias: sourceAliases() },
-  // Generous: turbo runs packages in parallel on 2 cores.
-  test: { include: ['test/**/*.test.ts'], testTimeout: 30_000 },
+  // Generous: each test drives several child processes, and turbo runs every package's tests
+  // at once on 2 cores.
+  test: { include: ['test/**/*.test.ts'], testTimeout: 180_000 },
 });

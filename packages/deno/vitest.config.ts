@@ -6,7 +6,7 @@ export default defineProject({
   // Generous: turbo runs packages in parallel on 2 cores.
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    testTimeout: 180_000,
     // A real redis-server for the Redis test under Deno: REDIS_URL's, or one started for the run.
     globalSetup: ['../../vitest.redis.ts'],
   },

@@ -8,6 +8,13 @@ import { fileURLToPath } from 'node:url';
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const main = join(packageDir, 'src', 'main.ts');
 
+/**
+ * How long a wait for a line or an exit may take. Each step takes well under a second alone,
+ * but CI runs every package's tests at once on 2 cores, where a child's start (tsx, then the
+ * packages) has taken over 15 s.
+ */
+const WAIT_MS = 60_000;
+
 const running = new Set<CliProcess>();
 
 /** Kills every process still running: for `afterEach`. */
@@ -54,7 +61,7 @@ export class CliProcess {
     pattern: RegExp,
     options: { from?: number; stream?: 'stdout' | 'stderr'; ms?: number } = {},
   ): Promise<RegExpMatchArray> {
-    const { from = 0, stream = 'stdout', ms = 15_000 } = options;
+    const { from = 0, stream = 'stdout', ms = WAIT_MS } = options;
     const deadline = Date.now() + ms;
     for (;;) {
       const match = this[stream].slice(from).match(pattern);
@@ -72,7 +79,7 @@ export class CliProcess {
   }
 
   /** The exit code; fails after `ms`. */
-  async exitCode(ms = 15_000): Promise<number> {
+  async exitCode(ms = WAIT_MS): Promise<number> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(

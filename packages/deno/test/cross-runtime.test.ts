@@ -21,7 +21,8 @@ import {
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const denoBin = join(packageDir, 'node_modules', '.bin', 'deno');
-const WAIT = 20_000;
+/** A wait for a child: a Deno start on a loaded 2-core CI runner takes seconds. */
+const WAIT = 60_000;
 
 const children: ChildProcess[] = [];
 const servers: MlsTlsServer[] = [];
