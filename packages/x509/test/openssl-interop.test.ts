@@ -189,7 +189,8 @@ beforeAll(() => {
     'root',
     odd,
   );
-});
+  // Several openssl processes, one of them an RSA key generation: seconds on a loaded runner.
+}, 60_000);
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
