@@ -175,7 +175,10 @@ describe('tracing channels', () => {
   });
 });
 
-/** The fixture as a child process, its TypeScript run through tsx. */
+/**
+ * The fixture as a child process, its TypeScript run through tsx; the packages it imports are
+ * their builds (turbo.json: this package's tests wait for its dependencies' builds).
+ */
 function runFixture(env: NodeJS.ProcessEnv) {
   const script = fileURLToPath(new URL('./fixtures/debug-log.ts', import.meta.url));
   return spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script], {
