@@ -1,4 +1,4 @@
-import { AlertLevel, alertName, type MlsTlsError } from '@mlstls/codec';
+import { AlertLevel, alertName, ContentType, type MlsTlsError } from '@mlstls/codec';
 import { SUPPORTED_CIPHERSUITES } from '@mlstls/state-machine';
 import type { DecodedHandshake, DecodedRecord } from './capture-decoder.js';
 import { toHex } from './capture-decoder.js';
@@ -6,11 +6,10 @@ import { toHex } from './capture-decoder.js';
 /** Application data longer than this is printed up to it, with the count of the rest. */
 const DATA_SHOWN = 1024;
 
-const CONTENT_TYPE_NAMES: Readonly<Record<number, string>> = {
-  21: 'alert',
-  22: 'handshake',
-  23: 'application_data',
-};
+/** The codec's content types by value, for printing. */
+const CONTENT_TYPE_NAMES: ReadonlyMap<number, string> = new Map(
+  Object.entries(ContentType).map(([name, value]) => [value, name]),
+);
 
 /**
  * The lines `decode` and `-trace` print for a record: a first line with its number, direction,
@@ -75,7 +74,7 @@ function suiteName(id: number): string {
 }
 
 function typeName(type: number): string {
-  return CONTENT_TYPE_NAMES[type] ?? `type(${type})`;
+  return CONTENT_TYPE_NAMES.get(type) ?? `type(${type})`;
 }
 
 /** Printable ASCII as a JSON string, anything else as hex; long data cut at `DATA_SHOWN`. */
