@@ -75,6 +75,12 @@ export interface EndpointOptions {
   /** The largest handshake message accepted (default 2^18 bytes). */
   readonly maxHandshakeMessageLength?: number;
   /**
+   * The most bytes a peer may send before the handshake is complete, that is before it has
+   * proved that it holds the connection's keys (default 160 KiB, below node:tls's ~170 KiB for
+   * a client_hello): everything an unauthenticated peer can make this endpoint hold.
+   */
+  readonly maxUnauthenticatedBytes?: number;
+  /**
    * Whether to hand out `persist` outputs (default true), or a question asked at each persist
    * point. Each encodes the whole group state, so a binding that stores nothing turns them off.
    */
@@ -91,6 +97,9 @@ export interface EndpointOptions {
 const MAX_EMPTY_RECORDS = 32;
 const MAX_KEY_UPDATES = 32;
 const MAX_WARNING_ALERTS = 4;
+
+/** Default of `maxUnauthenticatedBytes`. */
+export const DEFAULT_MAX_UNAUTHENTICATED_BYTES = 160 * 1024;
 
 interface UpdateWaiter {
   readonly id: number;
@@ -125,6 +134,9 @@ export abstract class Endpoint {
   #emptyRecords = 0;
   #keyUpdates = 0;
   #warningAlerts = 0;
+  /** Bytes received before the handshake completed (bounded by `maxUnauthenticatedBytes`). */
+  #unauthenticatedBytes = 0;
+  readonly #maxUnauthenticatedBytes: number;
   #updateRequests = 0;
   /** The highest update request that a commit in flight answers. */
   #updateInFlight = 0;
@@ -136,6 +148,8 @@ export abstract class Endpoint {
     this.role = role;
     this.options = options;
     this.provider = resolveProvider(options.provider);
+    this.#maxUnauthenticatedBytes =
+      options.maxUnauthenticatedBytes ?? DEFAULT_MAX_UNAUTHENTICATED_BYTES;
     this.#reassembler = new HandshakeReassembler(
       options.maxHandshakeMessageLength === undefined
         ? {}
@@ -316,6 +330,14 @@ export abstract class Endpoint {
     });
   }
 
+  /**
+   * Whether the way on after `error` is a full handshake on a new transport (section 6: a
+   * refused resumption). The bindings ask nothing else: the rule is the role's.
+   */
+  protected reconnectAfter(_error: MlsTlsError): boolean {
+    return false;
+  }
+
   /** Sends a handshake message, in plaintext records before keys exist, else protected. */
   protected sendHandshake(message: HandshakeMessage, plaintext = false): void {
     if (this.#writeClosed || this.#failure) return;
@@ -449,8 +471,25 @@ export abstract class Endpoint {
       if (this.#failure) return;
       // RFC 8446 6.1: data after close_notify is ignored.
       if (this.#peerClosed) continue;
+      // Counted by record, not by chunk: the record that completes the handshake may share a
+      // transport write with application data, which the peer sends with proven keys.
+      if (this.info === undefined) this.#countUnauthenticated(record.length);
       await this.#receiveRecord(record);
     }
+    // A partial record waiting for its end is held too.
+    if (this.info === undefined) this.#countUnauthenticated(this.#framer.bufferedBytes, false);
+  }
+
+  /** Section 4: an unauthenticated peer may make this endpoint take `maxUnauthenticatedBytes`. */
+  #countUnauthenticated(length: number, taken = true): void {
+    const total = this.#unauthenticatedBytes + length;
+    if (total > this.#maxUnauthenticatedBytes) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_HANDSHAKE_TOO_LARGE',
+        `more than ${this.#maxUnauthenticatedBytes} bytes before the handshake completed`,
+      );
+    }
+    if (taken) this.#unauthenticatedBytes = total;
   }
 
   async #receiveRecord(record: Uint8Array): Promise<void> {
@@ -474,6 +513,16 @@ export abstract class Endpoint {
     const { contentType, content } = underKeys
       ? this.keys!.open(record)
       : openPlaintextRecord(record);
+    // Until the handshake is complete, the only protected records are its own messages: the
+    // initiator's key confirmation (section 4) or the responder's answer to a resumption.
+    if (underKeys && this.info === undefined && contentType !== ContentType.handshake) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_UNEXPECTED_MESSAGE',
+        `a protected record of type ${contentType} before the handshake completed`,
+      );
+    }
+    // Section 1: only consecutive warning alerts count; any other record resets the count.
+    if (contentType !== ContentType.alert) this.#warningAlerts = 0;
     if (content.length === 0) {
       if (++this.#emptyRecords > MAX_EMPTY_RECORDS) {
         throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'too many empty records');
@@ -502,7 +551,6 @@ export abstract class Endpoint {
     }
     if (content.length > 0) {
       this.#keyUpdates = 0;
-      this.#warningAlerts = 0;
       this.emit({ type: 'data', data: content });
     }
   }
@@ -533,6 +581,7 @@ export abstract class Endpoint {
 
   async #receiveAlert(alert: Alert): Promise<void> {
     if (alert.description === AlertDescription.close_notify) {
+      this.#warningAlerts = 0;
       this.#peerClosed = true;
       this.emit({ type: 'peerClosed' });
       this.#rejectUpdateWaiters('the peer closed before confirming the update');
@@ -640,7 +689,7 @@ export abstract class Endpoint {
       }
     }
     this.#writeClosed = true;
-    this.emit({ type: 'error', error });
+    this.emit({ type: 'error', error, reconnect: this.reconnectAfter(error) });
     this.#rejectUpdateWaiters(error.message);
     this.#pendingWrites = [];
     this.keys?.destroy();

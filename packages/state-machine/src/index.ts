@@ -1,7 +1,7 @@
 export type { CheckServerIdentity, VerifyPeer } from './authentication.js';
 export { generateCredential } from './credential.js';
 export { TRACING_CHANNELS, type TraceContext } from './diagnostics.js';
-export type { EndpointOptions } from './endpoint.js';
+export { DEFAULT_MAX_UNAUTHENTICATED_BYTES, type EndpointOptions } from './endpoint.js';
 export { Initiator, type InitiatorOptions } from './initiator.js';
 export type { EndpointCredential, MlsImplementation } from './mls.js';
 export type { ProtocolName } from './negotiation.js';

@@ -284,6 +284,9 @@ export class Initiator extends Endpoint {
     await this.enterEpoch(group, keys);
     keys.switchSend(1n);
     keys.switchReceive(1n);
+    // Section 4, step 4: key confirmation. The first protected record proves to the responder
+    // that a live peer holds the Welcome's keys; only then does it report the connection.
+    this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: 1 });
     this.completeHandshake({
       ciphersuite: this.#suite.name,
       epoch: 1n,
@@ -405,6 +408,17 @@ export class Initiator extends Endpoint {
       );
     }
     this.#storing = false;
+  }
+
+  /** Section 6: a refused resumption (or one another connection made first) is followed by a full handshake. */
+  protected override reconnectAfter(error: MlsTlsError): boolean {
+    const state = this.#state;
+    return (
+      this.handshake === undefined &&
+      state.name === 'awaitConfirm' &&
+      state.resumption !== undefined &&
+      (this.#refused || error.code === 'ERR_MLSTLS_SESSION_SUPERSEDED')
+    );
   }
 
   /** Section 6: a refused resumption forgets the stored session. */

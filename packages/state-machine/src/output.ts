@@ -80,4 +80,9 @@ export type Output =
   /** One PROFILE.md section 9 line, without its newline, for each epoch entered. */
   | { readonly type: 'keyLog'; readonly line: string }
   | { readonly type: 'peerClosed' }
-  | { readonly type: 'error'; readonly error: MlsTlsError };
+  /**
+   * The connection failed. `reconnect` is true when a full handshake on a new transport is the
+   * way on (a refused resumption, section 6): the stored session is gone, nothing was said to
+   * the application yet.
+   */
+  | { readonly type: 'error'; readonly error: MlsTlsError; readonly reconnect: boolean };

@@ -35,7 +35,7 @@ import {
   protocolBytes,
   readOffer,
 } from './negotiation.js';
-import type { PeerCredential, SessionSnapshot } from './output.js';
+import type { HandshakeInfo, PeerCredential, SessionSnapshot } from './output.js';
 import {
   callStore,
   decodeGroup,
@@ -78,6 +78,11 @@ export interface ResponderOptions extends EndpointOptions {
 /** The responder's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
 type ResponderState =
   | { readonly name: 'awaitClientHello' }
+  /**
+   * Section 4, step 4: server_hello sent, waiting for the initiator's epoch_key_update(1), the
+   * proof that a live peer holds the keys. Nothing is stored or reported before it.
+   */
+  | { readonly name: 'awaitKeyConfirmation'; readonly handshake: Omit<HandshakeInfo, 'crypto'> }
   /** A resumption flight (section 6) has begun: connection_updates, until its resumption. */
   | { readonly name: 'awaitResumption'; readonly flight: Uint8Array[] }
   /** 1: SYNCED. */
@@ -147,6 +152,16 @@ export class Responder extends Endpoint {
         if (message.msgType === HandshakeType.resumption) {
           this.beginHandshake('resume');
           return this.#resume([], message.commit);
+        }
+        break;
+      case 'awaitKeyConfirmation':
+        // Any first record other than epoch_key_update(1) is unexpected_message (section 4).
+        if (message.msgType === HandshakeType.epoch_key_update && message.epoch === 1) {
+          this.#state = { name: 'synced' };
+          await this.persist(() => this.#snapshot());
+          this.keys!.switchSend(1n);
+          this.completeHandshake(state.handshake);
+          return;
         }
         break;
       case 'awaitResumption':
@@ -245,24 +260,26 @@ export class Responder extends Endpoint {
     );
     this.#group = group;
     this.#peer = peer;
-    this.#state = { name: 'synced' };
-    await this.persist(() => this.#snapshot());
+    this.#state = {
+      name: 'awaitKeyConfirmation',
+      handshake: {
+        ciphersuite: suite.name,
+        epoch: 1n,
+        groupId: group.groupContext.groupId,
+        peer,
+        ...authentication,
+        ...(alpn === undefined ? {} : { alpnProtocol: new TextDecoder().decode(alpn) }),
+        ...(offer.serverName === undefined ? {} : { serverName: offer.serverName }),
+        resumed: false,
+      },
+    };
     this.sendHandshake({ msgType: HandshakeType.server_hello, welcome }, true);
     const keys = new TrafficKeys(suite, 'responder', this.provider);
     this.keys = keys;
     await this.enterEpoch(group, keys);
-    keys.switchSend(1n);
+    // Receiving only: no protected record goes out before the initiator's key confirmation,
+    // so a failure until then is a plaintext alert.
     keys.switchReceive(1n);
-    this.completeHandshake({
-      ciphersuite: suite.name,
-      epoch: 1n,
-      groupId: group.groupContext.groupId,
-      peer,
-      ...authentication,
-      ...(alpn === undefined ? {} : { alpnProtocol: new TextDecoder().decode(alpn) }),
-      ...(offer.serverName === undefined ? {} : { serverName: offer.serverName }),
-      resumed: false,
-    });
   }
 
   /**

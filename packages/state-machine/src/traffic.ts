@@ -187,8 +187,12 @@ export class TrafficKeys {
   #settle(staged: StagedEpoch): boolean {
     if (this.#sendEpoch !== staged.epoch && this.#send !== undefined) return false;
     if (this.#receiveEpoch !== staged.epoch) return false;
-    this.#exporter?.secret.fill(0);
-    this.#exporter = { epoch: staged.epoch, secret: staged.exporter };
+    // A responder awaiting key confirmation (section 4) receives before it has a sending key:
+    // its epoch settles then, and again when sending switches. The exporter is already this one.
+    if (this.#exporter?.secret !== staged.exporter) {
+      this.#exporter?.secret.fill(0);
+      this.#exporter = { epoch: staged.epoch, secret: staged.exporter };
+    }
     // Older staged epochs can no longer be switched to.
     for (const entry of this.#staged) if (entry.epoch < staged.epoch) erase(entry);
     this.#staged = this.#staged.filter((entry) => entry.epoch > staged.epoch || entry === staged);

@@ -1,11 +1,20 @@
 // PROFILE.md section 4: the initial handshake, and how records carry it (section 1).
-import { ContentType, encodeHandshake, HandshakeType } from '@mlstls/codec';
+import {
+  AlertDescription,
+  ContentType,
+  encodeHandshake,
+  HandshakeType,
+  RecordLimits,
+} from '@mlstls/codec';
+import { sealPlaintextRecord } from '@mlstls/record';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_MAX_UNAUTHENTICATED_BYTES } from '../src/endpoint.js';
+import { expectFatal } from './fatal.js';
 import { commitOf, keyPackageOf, persistedGroup } from './mls.js';
 import { hex, Pair, random, sides } from './pair.js';
 
 describe('the initial handshake', () => {
-  it('client_hello, then the responder persists before server_hello, then both are in epoch 1', async () => {
+  it('client_hello, server_hello, then the initiator persists and confirms with epoch_key_update(1), and only then does the responder persist: both are in epoch 1', async () => {
     const pair = await Pair.create();
     await pair.initiator.start();
     await pair.step();
@@ -15,15 +24,20 @@ describe('the initial handshake', () => {
 
     let mark = pair.mark();
     await pair.deliverAll('initiator');
-    expect(pair.labels('responder', mark)).toEqual([
+    expect(pair.labels('responder', mark)).toEqual(['send plaintext server_hello']);
+    expect(pair.responder.state).toBe('awaitKeyConfirmation');
+    expect(pair.responder.handshake).toBeUndefined();
+    mark = pair.mark();
+    await pair.deliverAll('responder');
+    expect(pair.labels('initiator', mark)).toEqual([
       'persist',
-      'send plaintext server_hello',
+      'send epoch_key_update(1)',
       'handshakeComplete',
       'epochChanged 1 handshake',
     ]);
     mark = pair.mark();
-    await pair.deliverAll('responder');
-    expect(pair.labels('initiator', mark)).toEqual([
+    await pair.deliverAll('initiator');
+    expect(pair.labels('responder', mark)).toEqual([
       'persist',
       'handshakeComplete',
       'epochChanged 1 handshake',
@@ -61,22 +75,28 @@ describe('the initial handshake', () => {
     );
   });
 
-  it('the responder sends application data right after server_hello, the initiator right after processing it', async () => {
+  it('the initiator sends application data right after its epoch_key_update(1), the responder only once it has read that record', async () => {
     const pair = await Pair.create();
     await pair.initiator.start();
     await pair.step();
     await pair.deliverAll('initiator');
     await pair.responder.write(random(10));
     await pair.step();
+    // No protected record goes out before the key confirmation: the data waits.
     expect(pair.labels('responder').filter((l) => l.startsWith('send '))).toEqual([
       'send plaintext server_hello',
-      'send application_data',
     ]);
-    const mark = pair.mark();
+    let mark = pair.mark();
     await pair.deliver('responder');
     await pair.initiator.write(random(10));
     await pair.step();
     expect(pair.labels('initiator', mark).filter((l) => l.startsWith('send '))).toEqual([
+      'send epoch_key_update(1)',
+      'send application_data',
+    ]);
+    mark = pair.mark();
+    await pair.deliver('initiator');
+    expect(pair.labels('responder', mark).filter((l) => l.startsWith('send '))).toEqual([
       'send application_data',
     ]);
     await pair.settle();
@@ -197,5 +217,80 @@ describe('persist: false', () => {
     await update;
     expect(pair.trace.filter((entry) => entry.output.type === 'persist')).toEqual([]);
     await pair.expectInSync(2n);
+  });
+});
+
+describe('maxUnauthenticatedBytes', () => {
+  /**
+   * The start of a plaintext client_hello that claims `declared` bytes (under the 2^18 message
+   * limit), as a stream of full-size records: bytes a peer can send without ever proving keys.
+   */
+  function endlessClientHello(declared: number, length: number): Uint8Array {
+    const body = new Uint8Array(4 + declared);
+    body.set([HandshakeType.client_hello, declared >> 16, (declared >> 8) & 0xff, declared & 0xff]);
+    const records: Uint8Array[] = [];
+    for (let at = 0; at < body.length; at += RecordLimits.maxPlaintext) {
+      const fragment = body.subarray(at, at + RecordLimits.maxPlaintext);
+      records.push(sealPlaintextRecord(ContentType.handshake, fragment));
+    }
+    const stream = Buffer.concat(records);
+    expect(stream.length).toBeGreaterThan(length);
+    return stream.subarray(0, length);
+  }
+
+  it('more than maxUnauthenticatedBytes before the handshake is ERR_MLSTLS_HANDSHAKE_TOO_LARGE, with the default 160 KiB', async () => {
+    expect(DEFAULT_MAX_UNAUTHENTICATED_BYTES).toBe(160 * 1024);
+    const pair = await Pair.create();
+    const stream = endlessClientHello(200 * 1024, DEFAULT_MAX_UNAUTHENTICATED_BYTES + 1);
+    pair.inject('initiator', stream.subarray(0, DEFAULT_MAX_UNAUTHENTICATED_BYTES));
+    await pair.deliverAll('initiator');
+    expect(pair.errors().responder).toEqual([]);
+    pair.inject('initiator', stream.subarray(DEFAULT_MAX_UNAUTHENTICATED_BYTES));
+    await pair.deliverAll('initiator');
+    // Nobody listens: the initiator has not started. The alert's bytes say it all.
+    pair.discard('responder');
+    await expectFatal(pair, 'responder', 'ERR_MLSTLS_HANDSHAKE_TOO_LARGE', {
+      peer: 'cannot read it',
+    });
+    expect(pair.responder.failure?.alert).toBe(AlertDescription.illegal_parameter);
+  });
+
+  it('more than maxUnauthenticatedBytes before the handshake is ERR_MLSTLS_HANDSHAKE_TOO_LARGE on either side', async () => {
+    const responderRefuses = await Pair.create({ responder: { maxUnauthenticatedBytes: 100 } });
+    await responderRefuses.initiator.start();
+    await responderRefuses.step();
+    await responderRefuses.deliverAll('initiator');
+    await expectFatal(responderRefuses, 'responder', 'ERR_MLSTLS_HANDSHAKE_TOO_LARGE');
+    expect(responderRefuses.initiator.failure?.alert).toBe(AlertDescription.illegal_parameter);
+
+    const initiatorRefuses = await Pair.create({ initiator: { maxUnauthenticatedBytes: 100 } });
+    await initiatorRefuses.initiator.start();
+    await initiatorRefuses.step();
+    await initiatorRefuses.deliverAll('initiator');
+    await initiatorRefuses.deliverAll('responder');
+    // A plaintext alert, which the responder waiting for the key confirmation reads.
+    await expectFatal(initiatorRefuses, 'initiator', 'ERR_MLSTLS_HANDSHAKE_TOO_LARGE');
+    expect(initiatorRefuses.initiator.handshake).toBeUndefined();
+  });
+
+  it('bytes after the handshake do not count: a key confirmation and 200 KiB of data in one transport write', async () => {
+    const limit = 4096;
+    const pair = await Pair.create({
+      initiator: { maxUnauthenticatedBytes: limit },
+      responder: { maxUnauthenticatedBytes: limit },
+    });
+    const early = random(200 * 1024);
+    await pair.initiator.write(early);
+    await pair.initiator.start();
+    await pair.step();
+    await pair.deliverAll('initiator');
+    await pair.deliverAll('responder');
+    // The initiator's epoch_key_update(1) and its data, as one chunk.
+    await pair.deliverBytes('initiator', Number.POSITIVE_INFINITY);
+    expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+    expect(hex(pair.log.responder.received)).toBe(hex(early));
+    await pair.responder.write(random(200 * 1024));
+    await pair.settle();
+    await pair.expectInSync(1n);
   });
 });

@@ -394,7 +394,7 @@ describe('flood limits (as BoringSSL)', () => {
       await pair.expectInSync(1n);
     });
 
-    it(`4 warning alerts (user_canceled) from the ${side} pass; the 5th is unexpected_message`, async () => {
+    it(`5 consecutive warning alerts (user_canceled) from the ${side} are unexpected_message; 4 pass`, async () => {
       const pair = await Pair.connected();
       for (let i = 0; i < 4; i++) pair.injectAlert(side, AlertDescription.user_canceled);
       await pair.settle();
@@ -403,5 +403,26 @@ describe('flood limits (as BoringSSL)', () => {
       await pair.settle();
       await expectUnexpectedMessage(pair, peer);
     });
+
+    // Section 1: only consecutive warning alerts count; any other record restarts the count.
+    const others: [string, (endpoint: Pair['initiator'] | Pair['responder']) => Promise<void>][] = [
+      ['application data', (endpoint) => endpoint.write(random(1))],
+      ['empty application data', (endpoint) => endpoint.write(new Uint8Array(0))],
+      ['a key_update', (endpoint) => endpoint.keyUpdate()],
+    ];
+    for (const [name, send] of others) {
+      it(`4 warning alerts from the ${side}, then ${name}, then 4 more are not unexpected_message; a 5th in a row then is`, async () => {
+        const pair = await Pair.connected();
+        for (let i = 0; i < 4; i++) pair.injectAlert(side, AlertDescription.user_canceled);
+        await send(pair.endpoint(side));
+        await pair.step();
+        for (let i = 0; i < 4; i++) pair.injectAlert(side, AlertDescription.user_canceled);
+        await pair.settle();
+        expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+        pair.injectAlert(side, AlertDescription.user_canceled);
+        await pair.settle();
+        await expectUnexpectedMessage(pair, peer);
+      });
+    }
   }
 });

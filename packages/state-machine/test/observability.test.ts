@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { tracingChannel } from 'node:diagnostics_channel';
 import { fileURLToPath } from 'node:url';
+import { ContentType } from '@mlstls/codec';
 import { MemoryStore } from '@mlstls/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TRACING_CHANNELS } from '../src/diagnostics.js';
@@ -102,6 +103,28 @@ describe('the portable crypto path', () => {
 });
 
 describe('tracing channels', () => {
+  it("report the responder's failure before the initiator's key confirmation as a failed handshake", async () => {
+    recording = record();
+    const pair = await Pair.awaitingKeyConfirmation();
+    pair.discard('initiator');
+    pair.inject(
+      'initiator',
+      pair.sealFirst('initiator', 1n, ContentType.application_data, new Uint8Array(1)),
+    );
+    await pair.deliverAll('initiator');
+    expect(pair.responder.failure?.code).toBe('ERR_MLSTLS_UNEXPECTED_MESSAGE');
+    const responder = recording.events
+      .filter((entry) => (entry.context as { role: string }).role === 'responder')
+      .map((entry) => `${entry.channel} ${entry.event}`);
+    expect(responder).toEqual([
+      'mlstls:handshake start',
+      'mlstls:handshake end',
+      'mlstls:handshake error',
+      'mlstls:handshake asyncStart',
+      'mlstls:handshake asyncEnd',
+    ]);
+  });
+
   it('trace a handshake, an update and a resumption, and never carry a secret', async () => {
     recording = record();
     const options = await storedOptions();
@@ -122,10 +145,11 @@ describe('tracing channels', () => {
       'mlstls:handshake end initiator',
       'mlstls:handshake start responder',
       'mlstls:handshake end responder',
-      'mlstls:handshake asyncStart responder',
-      'mlstls:handshake asyncEnd responder',
+      // The responder completes only once it has read the initiator's epoch_key_update(1).
       'mlstls:handshake asyncStart initiator',
       'mlstls:handshake asyncEnd initiator',
+      'mlstls:handshake asyncStart responder',
+      'mlstls:handshake asyncEnd responder',
       'mlstls:update start initiator',
       'mlstls:update end initiator',
       'mlstls:update asyncStart initiator',
@@ -140,11 +164,16 @@ describe('tracing channels', () => {
       'mlstls:resume asyncEnd initiator',
     ]);
     const ends = recording.events.filter((entry) => entry.event === 'asyncEnd');
-    expect(ends[0]!.context).toMatchObject({ role: 'responder', epoch: 0n });
-    expect((ends[0]!.context as { result: object }).result).toMatchObject({
-      epoch: 1n,
-      resumed: false,
-    });
+    for (const [at, role] of [
+      [0, 'initiator'],
+      [1, 'responder'],
+    ] as const) {
+      expect(ends[at]!.context).toMatchObject({ role, epoch: 0n });
+      expect((ends[at]!.context as { result: object }).result).toMatchObject({
+        epoch: 1n,
+        resumed: false,
+      });
+    }
     expect(ends.at(-1)!.context).toMatchObject({ role: 'initiator', epoch: 2n });
     expect((ends.at(-1)!.context as { result: object }).result).toMatchObject({
       epoch: 3n,

@@ -15,6 +15,8 @@ import {
   type MlsTlsError,
   RecordLimits,
 } from '@mlstls/codec';
+import { deriveApplicationSecrets, parseKeyLogLine } from '@mlstls/key-schedule';
+import { RecordProtector } from '@mlstls/record';
 import { expect } from 'vitest';
 import {
   type EndpointCredential,
@@ -181,6 +183,49 @@ export class Pair {
     await pair.initiator.start();
     await pair.settle();
     return pair;
+  }
+
+  /**
+   * A pair whose responder has sent server_hello and waits for the initiator's key
+   * confirmation (section 4, step 4): the initiator has processed server_hello, and its
+   * epoch_key_update(1) is in flight, not delivered. The initiator logs its keys (for
+   * `sealFirst`).
+   */
+  static async awaitingKeyConfirmation(options: PairOptions = {}): Promise<Pair> {
+    const pair = await Pair.create({
+      ...options,
+      initiator: { keyLog: () => true, ...options.initiator },
+    });
+    await pair.initiator.start();
+    await pair.step();
+    await pair.deliverAll('initiator');
+    await pair.deliverAll('responder');
+    expect(pair.responder.state).toBe('awaitKeyConfirmation');
+    expect(pair.labels('initiator').filter((l) => l.startsWith('send '))).toEqual([
+      'send plaintext client_hello',
+      'send epoch_key_update(1)',
+    ]);
+    return pair;
+  }
+
+  /**
+   * A record as `side`'s first under the keys of `epoch` (sequence number 0), sealed with a key
+   * made from nothing but its key log line: a first protected record other than the one it
+   * sent. The side must log its keys.
+   */
+  sealFirst(side: Side, epoch: bigint, contentType: ContentType, content: Uint8Array): Uint8Array {
+    const line = this.log[side].keyLog.find((l) => parseKeyLogLine(l)?.epoch === epoch);
+    if (line === undefined) throw new Error(`${side} logged no key for epoch ${epoch}`);
+    const { masterSecret } = parseKeyLogLine(line)!;
+    const { hash, aead } = this.endpoint(side).suite!;
+    const secrets = deriveApplicationSecrets({ hash, masterSecret });
+    const protector = new RecordProtector({
+      aead,
+      hash,
+      trafficSecret:
+        side === 'initiator' ? secrets.clientTrafficSecret : secrets.serverTrafficSecret,
+    });
+    return protector.seal(contentType, content);
   }
 
   endpoint(side: Side): Initiator | Responder {

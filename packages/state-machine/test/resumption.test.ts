@@ -59,6 +59,17 @@ function unconfirmedCount(record: SessionRecord): number {
   return count;
 }
 
+/** What each side's `error` output says of `reconnect` (undefined: no error). */
+function reconnectOf(pair: Pair): Record<'initiator' | 'responder', boolean | undefined> {
+  const of = (side: 'initiator' | 'responder') => {
+    const errors = pair.trace.filter((e) => e.side === side && e.output.type === 'error');
+    expect(errors.length).toBeLessThanOrEqual(1);
+    const output = errors[0]?.output;
+    return output?.type === 'error' ? output.reconnect : undefined;
+  };
+  return { initiator: of('initiator'), responder: of('responder') };
+}
+
 async function expectResumed(pair: Pair, epoch: bigint): Promise<void> {
   await pair.settle();
   expect(pair.errors()).toEqual({ initiator: [], responder: [] });
@@ -337,6 +348,7 @@ describe('refusals: unknown_psk_identity in plaintext, nothing stored changes', 
     await pair.settle();
     // Not a refused resumption: the initiator does not fall back to a full handshake.
     expect(pair.initiator.resumptionRefused).toBe(false);
+    expect(reconnectOf(pair)).toEqual({ initiator: false, responder: false });
   });
 
   it("a flight that carries another group's commit", async () => {
@@ -459,5 +471,82 @@ describe('compare-and-set', () => {
         .filter((l) => l.startsWith('send'))
         .at(-1),
     ).toBe('send alert(internal_error)');
+  });
+});
+
+describe("the error output's reconnect (section 6)", () => {
+  it('the error output says reconnect only for a refused resumption: unknown_psk_identity', async () => {
+    const { world, pair: old } = await connectedWorld();
+    await world.responderStore.delete(old.initiator.handshake!.groupId);
+    const pair = await reconnect(world);
+    await pair.settle();
+    expect(pair.errors()).toEqual({
+      initiator: ['ERR_MLSTLS_UNKNOWN_PSK_IDENTITY'],
+      responder: ['ERR_MLSTLS_UNKNOWN_PSK_IDENTITY'],
+    });
+    // The initiator makes a full handshake on a new transport; the responder has nothing to do.
+    expect(reconnectOf(pair)).toEqual({ initiator: true, responder: false });
+  });
+
+  it('the error output says reconnect only for a refused resumption: another connection resumed the stored session first', async () => {
+    const { world } = await connectedWorld();
+    const session = (await world.initiatorStore.get(SESSION_ID))!;
+    /** Holds the session, and loses every write: another connection always got there first. */
+    class Overtaken extends MemoryStore {
+      override async compareAndSet(): Promise<boolean> {
+        return false;
+      }
+    }
+    const store = new Overtaken();
+    expect(await MemoryStore.prototype.compareAndSet.call(store, SESSION_ID, null, session)).toBe(
+      true,
+    );
+    const pair = await Pair.create({
+      ...world.options,
+      initiator: { ...world.options.initiator, store },
+    });
+    await pair.initiator.start();
+    await pair.step();
+    expect(pair.initiator.failure?.code).toBe('ERR_MLSTLS_SESSION_SUPERSEDED');
+    // Its flight never went out: only the alert of its failure.
+    expect(pair.labels('initiator').filter((l) => l.startsWith('send'))).toEqual([
+      'send plaintext alert(unknown_psk_identity)',
+    ]);
+    expect(reconnectOf(pair)).toEqual({ initiator: true, responder: undefined });
+  });
+
+  it('the error output says no reconnect for any other failure: a full handshake refused, a resumed connection ended, a live responder superseded', async () => {
+    // A full handshake that fails.
+    const refused = await Pair.create({ pin: false });
+    await refused.initiator.start();
+    await refused.settle();
+    expect(refused.errors()).toEqual({
+      initiator: ['ERR_MLSTLS_BAD_CERTIFICATE'],
+      responder: ['ERR_MLSTLS_ALERT_RECEIVED'],
+    });
+    expect(reconnectOf(refused)).toEqual({ initiator: false, responder: false });
+
+    // A resumption whose transport ends before the answer: not a refusal.
+    const { world, pair: old } = await connectedWorld();
+    const cut = await reconnect(world);
+    await cut.initiator.receiveEnd();
+    await cut.step();
+    expect(cut.initiator.failure?.code).toBe('ERR_MLSTLS_TRUNCATED');
+    expect(reconnectOf(cut)).toEqual({ initiator: false, responder: undefined });
+
+    // After a resumption completed, even unknown_psk_identity says nothing of reconnecting.
+    const resumed = await reconnect(world);
+    // The cut flight's commit is still unconfirmed: it is sent again, before a new one.
+    await expectResumed(resumed, 3n);
+    resumed.injectAlert('responder', 115 as never, 2);
+    await resumed.settle();
+    expect(resumed.initiator.failure?.code).toBe('ERR_MLSTLS_ALERT_RECEIVED');
+    expect(reconnectOf(resumed)).toEqual({ initiator: false, responder: undefined });
+
+    // The responder whose stored session moved on (the resumption above took it).
+    await old.responder.update().catch(() => undefined);
+    await old.step();
+    expect(old.responder.failure?.code).toBe('ERR_MLSTLS_SESSION_SUPERSEDED');
+    expect(reconnectOf(old)).toEqual({ initiator: undefined, responder: false });
   });
 });

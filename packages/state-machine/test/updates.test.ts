@@ -474,7 +474,7 @@ describe('update() and closure', () => {
 });
 
 describe('epoch numbers', () => {
-  it('every epoch_key_update names the epoch the update leads to', async () => {
+  it("every epoch_key_update names the epoch it confirms: 1 for the handshake's key confirmation, then the one each update leads to", async () => {
     const pair = await Pair.connected();
     for (let i = 0; i < 3; i++) {
       for (const side of sides) {
@@ -487,6 +487,7 @@ describe('epoch numbers', () => {
       .filter((e) => e.label.startsWith('send epoch_key_update'))
       .map((e) => `${e.side} ${e.label}`);
     expect(ekus).toEqual([
+      'initiator send epoch_key_update(1)',
       'responder send epoch_key_update(2)',
       'initiator send epoch_key_update(3)',
       'responder send epoch_key_update(3)',
