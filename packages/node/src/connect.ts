@@ -1,6 +1,7 @@
 import { connect as connectTcp } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MlsTlsError } from '@mlstls/codec';
+import type { EndpointFactory } from '@mlstls/driver';
 import {
   type CheckServerIdentity,
   type CiphersuiteChoice,
@@ -15,7 +16,7 @@ import {
   resolveSecureContext,
   type SharedOptions,
 } from './options.js';
-import { type EndpointFactory, MlsTlsSocket } from './socket.js';
+import { MlsTlsSocket } from './socket.js';
 
 export interface ConnectOptions extends SharedOptions {
   /** Default `'localhost'`. */
@@ -128,15 +129,15 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
   const fallback =
     options.fallback === false || options.socket !== undefined
       ? undefined
-      : () => ({
-          transport: openTransport(),
+      : {
+          transport: openTransport,
           createEndpoint: ((hooks) =>
             new Initiator({
               ...withoutSession,
               resume: false,
               ...hooks,
             })) as EndpointFactory<Initiator>,
-        });
+        };
   let socket: MlsTlsSocket;
   try {
     socket = new MlsTlsSocket({
@@ -145,6 +146,7 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
       fallback,
       handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
       allowHalfOpen: options.allowHalfOpen ?? false,
+      rejectTruncation: options.rejectTruncation,
       signal: options.signal,
       keyLogFile: process.env[KEY_LOG_FILE_VARIABLE] || undefined,
       onSecure: (secured) => secured.emit('secureConnect'),

@@ -39,6 +39,12 @@ export interface SharedOptions extends SecureContextOptions {
    * node:tls): with false, the peer's end ends this side too.
    */
   readonly allowHalfOpen?: boolean;
+  /**
+   * Whether a transport that ends without the peer's close_notify after the handshake is an
+   * error (`ERR_MLSTLS_TRUNCATED`). Default false, as node:tls: the readable side ends with no
+   * `'error'`, and `socket.truncated` tells it from a clean close.
+   */
+  readonly rejectTruncation?: boolean;
 }
 
 /**

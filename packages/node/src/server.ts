@@ -159,6 +159,9 @@ export class MlsTlsServer extends Server {
       allowHalfOpen: options.allowHalfOpen ?? false,
       keyLogFile: process.env[KEY_LOG_FILE_VARIABLE] || undefined,
       keyLogAlso: this,
+      rejectTruncation: options.rejectTruncation,
+      // A peer must not crash a server written the node:tls way, without 'error' listeners.
+      onUnheardError: forwardClientError,
       onSecure: (secured) => {
         // From here on errors are the application's, on the socket, as in node:tls.
         secured.off('error', forwardClientError);

@@ -2,8 +2,13 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { MlsTlsError } from '@mlstls/codec';
-import { Initiator, type PeerCredential, type Responder } from '@mlstls/state-machine';
-import { encodeSessionRecord } from '@mlstls/storage';
+import {
+  ConnectionDriver,
+  type ConnectionEnd,
+  type EndpointFactory,
+  type OpenTransport,
+} from '@mlstls/driver';
+import type { Initiator, PeerCredential, Responder } from '@mlstls/state-machine';
 import type { PeerCertificate } from '@mlstls/x509';
 import { appendKeyLogLine } from './key-log-file.js';
 
@@ -16,26 +21,22 @@ export interface CipherInfo {
   readonly version: 'TLSv1.3';
 }
 
-/** Makes the state machine, given the questions it asks about key logging and persist outputs. */
-export type EndpointFactory<T extends Initiator | Responder> = (hooks: {
-  readonly keyLog: () => boolean;
-  readonly persist: () => boolean;
-}) => T;
-
 /** How `connect()` and the server make a socket; not for applications. */
 export interface SocketSetup {
   /** The connected transport, usually a `net.Socket`. */
   readonly transport: Duplex;
   readonly createEndpoint: EndpointFactory<Initiator | Responder>;
   /**
-   * A client's way on when the server refuses its resumption (PROFILE.md section 6): a new
-   * transport and a state machine for a full handshake. Absent with `fallback: false`.
+   * A client's way on when the server refuses its resumption (section 6): a new transport and
+   * a state machine for a full handshake. Absent with `fallback: false`.
    */
   readonly fallback?:
-    | (() => { transport: Duplex; createEndpoint: EndpointFactory<Initiator> })
+    | { readonly transport: () => Duplex; readonly createEndpoint: EndpointFactory<Initiator> }
     | undefined;
   readonly handshakeTimeout: number;
   readonly allowHalfOpen: boolean;
+  /** A truncation after the handshake is an `ERR_MLSTLS_TRUNCATED` error (default: `'end'` only). */
+  readonly rejectTruncation?: boolean | undefined;
   readonly signal?: AbortSignal | undefined;
   /** The file `MLSTLS_KEYLOGFILE` names, if set. */
   readonly keyLogFile?: string | undefined;
@@ -43,24 +44,57 @@ export interface SocketSetup {
   readonly keyLogAlso?: EventEmitter | undefined;
   /** Called once the handshake is complete, before any data is delivered. */
   readonly onSecure: (socket: MlsTlsSocket) => void;
+  /**
+   * Where an error goes that no `'error'` listener of the socket would hear (the server's
+   * `'tlsClientError'`): a peer must not crash a server written the node:tls way. Without it
+   * the error is emitted as usual.
+   */
+  readonly onUnheardError?: ((error: Error, socket: MlsTlsSocket) => void) | undefined;
   /** Called once, synchronously, when the socket is destroyed (before its 'close'). */
   readonly onDestroy?: (() => void) | undefined;
 }
 
-/**
- * The core may hold this many transport chunks not yet processed before the transport is
- * paused: it bounds what a fast peer can queue while an MLS operation (a commit) runs.
- */
-const MAX_RECEIVES_IN_FLIGHT = 2;
+/** A Node stream as the driver's transport. */
+function streamTransport(stream: Duplex): OpenTransport {
+  return (listener) => {
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      listener.end();
+    };
+    stream.on('data', listener.data);
+    stream.on('end', end);
+    // A 'close' without 'end' (destroyed under it) is an end as well; after an 'error' the
+    // driver has already failed and ignores it.
+    stream.on('close', end);
+    stream.on('error', listener.error);
+    stream.on('drain', listener.drain);
+    return {
+      write: (data) => stream.write(data),
+      end: () =>
+        new Promise<void>((resolve) => {
+          stream.end(() => resolve());
+        }),
+      destroy: () => {
+        stream.destroy();
+      },
+      setReading: (reading) => {
+        if (reading) stream.resume();
+        else stream.pause();
+      },
+    };
+  };
+}
 
 /**
- * An mlstls connection as a `stream.Duplex`, shaped like node:tls's `TLSSocket`. It translates
- * between a transport and the sans-IO state machine and holds no protocol rule of its own:
- * bytes in go to `receive()`, writes to `write()`, and the outputs are acted on in order.
+ * An mlstls connection as a `stream.Duplex`, shaped like node:tls's `TLSSocket`. It adapts a
+ * Node stream to the binding driver (`@mlstls/driver`), which holds every rule: bytes in go to
+ * the state machine, writes to its `write()`, and its outputs come back as events.
  *
  * Events besides the stream's: `'secureConnect'` (client), `'epoch'` (epoch, cause),
- * `'keyUpdate'` (direction, generation), `'keylog'` (line), `'error'` (an `MlsTlsError`, or the
- * transport's own error).
+ * `'keyUpdate'` (direction, generation), `'keylog'` (line), `'session'` (bytes), `'timeout'`,
+ * `'error'` (an `MlsTlsError`).
  */
 export class MlsTlsSocket extends Duplex {
   readonly encrypted = true;
@@ -78,136 +112,114 @@ export class MlsTlsSocket extends Duplex {
    * there was none or the connection resumed, `null` before the handshake.
    */
   servername: string | false | null = null;
+  /**
+   * True when the transport ended without the peer's close_notify after the handshake: the
+   * readable side ended (`'end'`, no `'error'`, as node:tls), but what was read may be cut
+   * short. `rejectTruncation: true` makes it an `ERR_MLSTLS_TRUNCATED` error instead.
+   */
+  truncated = false;
 
-  #endpoint: Initiator | Responder;
+  readonly #driver: ConnectionDriver;
   #transport: Duplex;
-  #fallback: SocketSetup['fallback'];
-  /** Writes made before the handshake completes: a fallback hands them to its new endpoint. */
-  #held: { data: Uint8Array; callback: (error?: Error | null) => void }[] = [];
   readonly #onSecure: (socket: MlsTlsSocket) => void;
+  readonly #onUnheardError: SocketSetup['onUnheardError'];
   readonly #onDestroy: (() => void) | undefined;
   readonly #keyLogFile: string | undefined;
   readonly #keyLogAlso: EventEmitter | undefined;
-  readonly #signal: AbortSignal | undefined;
-  #handshakeTimer: NodeJS.Timeout | undefined;
-  #secure = false;
-  /** The last epoch entered; kept after close, when the core has erased its keys. */
-  #epoch = 0n;
-  #receivesInFlight = 0;
-  /** `push()` said the reader is full: the transport stays paused until `_read()`. */
-  #readBlocked = false;
-  /** The transport's `write()` said it is full: write callbacks wait for its `'drain'`. */
-  #transportBlocked = false;
-  #writeCallback: ((error?: Error | null) => void) | undefined;
-  #finalCallback: ((error?: Error | null) => void) | undefined;
-  /** The core's `close()` has run, so its close_notify is queued once keys exist. */
-  #closeRan = false;
-  #transportEnded = false;
-  /** A fatal error's alert is in the transport's buffer: end it gently instead of cutting it. */
-  #flushBeforeDestroy = false;
+  #readableEnded = false;
 
   constructor(setup: SocketSetup) {
     super({ allowHalfOpen: setup.allowHalfOpen });
     this.#keyLogFile = setup.keyLogFile;
     this.#keyLogAlso = setup.keyLogAlso;
     this.#onSecure = setup.onSecure;
+    this.#onUnheardError = setup.onUnheardError;
     this.#onDestroy = setup.onDestroy;
-    this.#fallback = setup.fallback;
-    this.#endpoint = setup.createEndpoint(this.#hooks);
     this.#transport = setup.transport;
-    this.#attach(setup.transport);
-    if (setup.handshakeTimeout > 0) {
-      this.#handshakeTimer = setTimeout(this.#onHandshakeTimeout, setup.handshakeTimeout);
-      this.#handshakeTimer.unref();
-    }
-    this.#signal = setup.signal;
-    if (setup.signal?.aborted) process.nextTick(this.#onAbort);
-    else setup.signal?.addEventListener('abort', this.#onAbort, { once: true });
-    if (this.#endpoint instanceof Initiator) void this.#endpoint.start().then(this.#drain);
-  }
-
-  #hooks = {
-    keyLog: (): boolean =>
-      this.#keyLogFile !== undefined ||
-      this.listenerCount('keylog') > 0 ||
-      (this.#keyLogAlso?.listenerCount('keylog') ?? 0) > 0,
-    persist: (): boolean => this.listenerCount('session') > 0,
-  };
-
-  /** What the socket listens to on its transport, for `#attach` and a fallback's detach. */
-  #transportListeners() {
-    return [
-      ['data', this.#onTransportData],
-      ['end', this.#onTransportEnd],
-      ['close', this.#onTransportClose],
-      ['error', this.#onTransportError],
-      ['drain', this.#onTransportDrain],
-    ] as const;
-  }
-
-  #attach(transport: Duplex): void {
-    for (const [event, listener] of this.#transportListeners()) transport.on(event, listener);
-  }
-
-  /**
-   * The server refused the resumption: the stored session is gone, and a full handshake on a
-   * new transport takes over, with the writes made so far (PROFILE.md section 6).
-   */
-  #fallBack(make: NonNullable<SocketSetup['fallback']>): void {
-    this.#fallback = undefined;
-    const old = this.#transport;
-    for (const [event, listener] of this.#transportListeners()) old.off(event, listener);
-    old.on('error', () => {}); // its end is of no interest any more
-    old.destroy();
-    const next = make();
-    this.#receivesInFlight = 0;
-    this.#transportBlocked = false;
-    this.#transportEnded = false;
-    this.#transport = next.transport;
-    const endpoint = next.createEndpoint(this.#hooks);
-    this.#endpoint = endpoint;
-    this.#attach(next.transport);
-    void endpoint.start().then(this.#drain);
-    if (this.#finalCallback !== undefined) {
-      void endpoint.close().then(() => {
-        this.#closeRan = true;
-        this.#drain();
-      });
-    }
+    const { fallback } = setup;
+    this.#driver = new ConnectionDriver({
+      transport: streamTransport(setup.transport),
+      createEndpoint: setup.createEndpoint,
+      reconnect:
+        fallback === undefined
+          ? undefined
+          : {
+              transport: () => {
+                this.#transport = fallback.transport();
+                return streamTransport(this.#transport);
+              },
+              createEndpoint: fallback.createEndpoint,
+            },
+      events: {
+        secure: (info) => {
+          this.authorized = info.authorized;
+          this.authorizationError = info.authorizationError;
+          this.alpnProtocol = info.alpnProtocol ?? false;
+          this.servername = info.serverName ?? false;
+          this.#onSecure(this);
+        },
+        data: (chunk) => this.push(chunk),
+        peerClosed: () => this.#endReadable(),
+        closed: (end) => this.#closed(end),
+        epoch: (epoch, cause) => this.emit('epoch', epoch, cause),
+        keyUpdate: (direction, generation) => this.emit('keyUpdate', direction, generation),
+        keyLog: (line) => this.#logKey(line),
+        session: (session) => this.emit('session', Buffer.from(session)),
+        timeout: () => this.emit('timeout'),
+      },
+      wantsKeyLog: () =>
+        this.#keyLogFile !== undefined ||
+        this.listenerCount('keylog') > 0 ||
+        (this.#keyLogAlso?.listenerCount('keylog') ?? 0) > 0,
+      wantsSession: () => this.listenerCount('session') > 0,
+      handshakeTimeout: setup.handshakeTimeout,
+      rejectTruncation: setup.rejectTruncation === true,
+      signal: setup.signal,
+    });
   }
 
   // ---- the node:tls-shaped surface ------------------------------------------------------
 
   /** The epoch both directions have reached (0 before the handshake), still known after close. */
   get epoch(): bigint {
-    return this.#epoch;
+    return this.#driver.epoch;
   }
 
   /**
-   * A post-compromise-security update (PROFILE.md section 5). Resolves when the peer's
-   * epoch_key_update confirms a commit made after the call.
+   * A post-compromise-security update (section 5). Resolves when the peer's epoch_key_update
+   * confirms a commit made after the call, with `epoch` and the `'epoch'` event current.
    */
   update(): Promise<void> {
-    const confirmed = this.#endpoint.update();
-    void this.#endpoint.settled().then(this.#drain);
-    // The confirmation resolves inside the core's receive; act on the epoch change it has
-    // already queued, so that `epoch` and the 'epoch' event are current when this resolves.
-    return confirmed.then(this.#drain);
+    return this.#driver.update();
   }
 
   /** A TLS KeyUpdate of the sending direction; resolves once it is handed to the transport. */
   keyUpdate(options: { requestPeer?: boolean } = {}): Promise<void> {
-    return this.#endpoint.keyUpdate(options).then(this.#drain);
+    return this.#driver.keyUpdate(options);
+  }
+
+  /**
+   * As `net.Socket.setTimeout`: `'timeout'` after `ms` without a byte sent or received (the
+   * socket stays open: end or destroy it there). 0 turns it off; `callback` becomes a
+   * `'timeout'` listener (removed with 0).
+   */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.#driver.setIdleTimeout(ms);
+    if (callback !== undefined) {
+      if (ms === 0) this.off('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    return this;
   }
 
   /** Whether the connection resumed a stored session instead of a full handshake (node:tls's). */
   isSessionReused(): boolean {
-    return this.#endpoint.handshake?.resumed === true;
+    return this.#handshake?.resumed === true;
   }
 
   /** The peer's credential and signature key, once the handshake is complete. */
   getPeerCredential(): PeerCredential | undefined {
-    return this.#endpoint.handshake?.peer;
+    return this.#handshake?.peer;
   }
 
   /**
@@ -217,7 +229,7 @@ export class MlsTlsSocket extends Duplex {
    * credential, `null` before the handshake, as node:tls.
    */
   getPeerCertificate(detailed = false): PeerCertificate | Record<string, never> | null {
-    const handshake = this.#endpoint.handshake;
+    const handshake = this.#handshake;
     if (handshake === undefined) return null;
     const certificate = handshake.peerCertificate;
     if (certificate === undefined) return {};
@@ -228,14 +240,14 @@ export class MlsTlsSocket extends Duplex {
 
   /** The suite in use, once the handshake is complete. */
   getCipher(): CipherInfo | undefined {
-    const suite = this.#endpoint.handshake === undefined ? undefined : this.#endpoint.suite;
+    const suite = this.#handshake === undefined ? undefined : this.#driver.endpoint.suite;
     if (suite === undefined) return undefined;
     return { name: suite.name, standardName: suite.tlsName, version: 'TLSv1.3' };
   }
 
   /** RFC 8446 7.5 keying material of the current epoch, as node:tls's. */
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Buffer {
-    const material = this.#endpoint.exportKeyingMaterial(length, label, context);
+    const material = this.#driver.endpoint.exportKeyingMaterial(length, label, context);
     return Buffer.from(material.buffer, material.byteOffset, material.byteLength);
   }
 
@@ -247,11 +259,14 @@ export class MlsTlsSocket extends Duplex {
     return (this.#transport as Partial<Socket>).remotePort;
   }
 
+  get #handshake() {
+    return this.#driver.secure ? this.#driver.endpoint.handshake : undefined;
+  }
+
   // ---- stream.Duplex -------------------------------------------------------------------
 
   override _read(): void {
-    this.#readBlocked = false;
-    this.#updateTransportFlow();
+    this.#driver.resumeReading();
   }
 
   override _write(
@@ -259,7 +274,7 @@ export class MlsTlsSocket extends Duplex {
     _encoding: BufferEncoding,
     callback: (error?: Error | null) => void,
   ): void {
-    this.#write(chunk, callback);
+    this.#driver.write(chunk).then(() => callback(), callback);
   }
 
   override _writev(
@@ -268,202 +283,65 @@ export class MlsTlsSocket extends Duplex {
   ): void {
     // One write of the whole batch fills records instead of sealing each small chunk alone.
     const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
-    this.#write(data, callback);
+    this.#driver.write(data).then(() => callback(), callback);
   }
 
   /** close_notify, then the transport's own end (a TCP half-close); reading goes on. */
   override _final(callback: (error?: Error | null) => void): void {
-    this.#finalCallback = callback;
-    void this.#endpoint.close().then(() => {
-      this.#closeRan = true;
-      this.#drain();
-    });
+    this.#driver.close().then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#onDestroy?.();
-    clearTimeout(this.#handshakeTimer);
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    // Erases every key; a no-op when the core has already failed.
-    this.#endpoint.abort(
+    // Erases every key and cuts the transport; a no-op once the driver has ended.
+    this.#driver.abort(
       error instanceof MlsTlsError
         ? error
         : error === null
           ? new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed')
-          : new MlsTlsError('ERR_MLSTLS_ABORTED', 'the transport failed', { cause: error }),
+          : new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed', { cause: error }),
     );
-    while (this.#endpoint.poll() !== undefined) {
-      // Nothing the core says after destroy() reaches the transport or the application.
-    }
-    const held = this.#held;
-    this.#held = [];
-    for (const write of held)
-      write.callback(error ?? new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed'));
-    const transport = this.#transport;
-    if (this.#flushBeforeDestroy && transport.writable) transport.end(() => transport.destroy());
-    else transport.destroy();
     callback(error);
   }
 
-  // ---- from the transport and the core -------------------------------------------------
+  // ---- from the driver -----------------------------------------------------------------
 
-  /**
-   * The write callback waits while the transport is full: that is the backpressure. Before the
-   * handshake completes, writes wait here (a fallback may still replace the endpoint).
-   */
-  #write(data: Uint8Array, callback: (error?: Error | null) => void): void {
-    if (!this.#secure) {
-      this.#held.push({ data, callback });
-      return;
-    }
-    this.#endpoint.write(data).then(() => {
-      this.#drain();
-      if (this.#transportBlocked) this.#writeCallback = callback;
-      else callback();
-    }, callback);
+  #endReadable(): void {
+    if (this.#readableEnded) return;
+    this.#readableEnded = true;
+    this.push(null);
   }
 
-  #onTransportData = (chunk: Buffer): void => {
-    const endpoint = this.#endpoint;
-    this.#receivesInFlight++;
-    void endpoint.receive(chunk).then(() => {
-      if (endpoint !== this.#endpoint) return; // replaced by a fallback meanwhile
-      this.#receivesInFlight--;
-      this.#drain();
-    });
-    this.#updateTransportFlow();
-  };
-
-  #onTransportEnd = (): void => {
-    this.#transportEnded = true;
-    // Without the peer's close_notify the core reports ERR_MLSTLS_TRUNCATED.
-    void this.#endpoint.receiveEnd().then(this.#drain);
-  };
-
-  #onTransportClose = (): void => {
-    if (!this.#transportEnded) this.#onTransportEnd();
-  };
-
-  #onTransportError = (error: Error): void => {
-    this.destroy(error);
-  };
-
-  #onTransportDrain = (): void => {
-    this.#transportBlocked = false;
-    const callback = this.#writeCallback;
-    this.#writeCallback = undefined;
-    callback?.();
-  };
-
-  #onHandshakeTimeout = (): void => {
-    if (this.#secure) return;
-    this.destroy(
-      new MlsTlsError(
-        'ERR_MLSTLS_HANDSHAKE_TIMEOUT',
-        'the handshake did not complete within handshakeTimeout',
-      ),
-    );
-  };
-
-  #onAbort = (): void => {
-    this.destroy(
-      new MlsTlsError('ERR_MLSTLS_ABORTED', 'aborted by the signal', {
-        cause: this.#signal?.reason,
-      }),
-    );
-  };
-
-  /** Acts on every output the core has, in its order. */
-  #drain = (): void => {
-    const endpoint = this.#endpoint;
-    for (let output = endpoint.poll(); output !== undefined; output = endpoint.poll()) {
-      if (this.destroyed) continue;
-      switch (output.type) {
-        case 'send':
-          if (!this.#transport.write(output.data)) this.#transportBlocked = true;
-          break;
-        case 'persist':
-          // The store (if any) has the state already; an application that keeps its own
-          // session gets it here, before the sends behind it (PROFILE.md section 5).
-          this.emit('session', Buffer.from(encodeSessionRecord(output.snapshot.record)));
-          break;
-        case 'data':
-          if (!this.push(output.data)) this.#readBlocked = true;
-          break;
-        case 'handshakeComplete':
-          clearTimeout(this.#handshakeTimer);
-          this.#secure = true;
-          this.authorized = output.info.authorized;
-          this.authorizationError = output.info.authorizationError;
-          this.alpnProtocol = output.info.alpnProtocol ?? false;
-          this.servername = output.info.serverName ?? false;
-          // The 'epoch' event follows; the listeners of 'secureConnect' already see the epoch.
-          this.#epoch = output.info.epoch;
-          this.#onSecure(this);
-          this.#releaseHeldWrites();
-          break;
-        case 'epochChanged':
-          this.#epoch = output.epoch;
-          this.emit('epoch', output.epoch, output.cause);
-          break;
-        case 'keyUpdated':
-          this.emit('keyUpdate', output.direction, output.generation);
-          break;
-        case 'keyLog':
-          this.#logKey(output.line);
-          break;
-        case 'peerClosed':
-          this.push(null);
-          break;
-        case 'error':
-          if (
-            this.#fallback !== undefined &&
-            endpoint instanceof Initiator &&
-            !this.#secure &&
-            (endpoint.resumptionRefused || output.error.code === 'ERR_MLSTLS_SESSION_SUPERSEDED')
-          ) {
-            this.#fallBack(this.#fallback);
-            return;
-          }
-          // Its alert is already written above; let the transport flush it.
-          this.#flushBeforeDestroy = true;
-          this.destroy(output.error);
-          break;
+  /**
+   * The connection ended. An error destroys the socket with it (on a server, one that no
+   * `'error'` listener would hear goes to `'tlsClientError'`). A clean close or a truncation
+   * ends the readable side; the socket closes once that is read, as a `net.Socket` would.
+   */
+  #closed({ error, truncated }: ConnectionEnd): void {
+    this.truncated = truncated;
+    if (error !== undefined) {
+      if (this.listenerCount('error') === 0 && this.#onUnheardError !== undefined) {
+        this.#onUnheardError(error, this);
+        this.destroy();
+      } else {
+        this.destroy(error);
       }
+      return;
     }
-    if (this.destroyed) return;
-    this.#updateTransportFlow();
-    this.#endTransportAfterCloseNotify();
-  };
-
-  #releaseHeldWrites(): void {
-    const held = this.#held;
-    this.#held = [];
-    for (const { data, callback } of held) this.#write(data, callback);
+    this.#endReadable();
+    // Nothing can be written any more. Once the application has read the end, a writable side
+    // still open (allowHalfOpen) is closed; an ended one finishes and closes by itself.
+    const settle = (): void => {
+      if (!this.writableEnded) this.destroy();
+    };
+    if (this.readableEnded) settle();
+    else this.once('end', settle);
   }
 
   #logKey(text: string): void {
-    const line = Buffer.from(`${text}\n`, 'latin1');
+    const line = Buffer.from(text, 'latin1');
     if (this.#keyLogFile !== undefined) appendKeyLogLine(this.#keyLogFile, line);
     this.emit('keylog', line);
     this.#keyLogAlso?.emit('keylog', line, this);
-  }
-
-  #updateTransportFlow(): void {
-    const transport = this.#transport;
-    if (this.destroyed) return;
-    const flowing = !this.#readBlocked && this.#receivesInFlight < MAX_RECEIVES_IN_FLIGHT;
-    if (flowing === transport.isPaused()) {
-      if (flowing) transport.resume();
-      else transport.pause();
-    }
-  }
-
-  /** Ends the transport once close_notify has gone out (it waits for the handshake's keys). */
-  #endTransportAfterCloseNotify(): void {
-    const callback = this.#finalCallback;
-    if (callback === undefined || !this.#closeRan || !this.#secure) return;
-    this.#finalCallback = undefined;
-    this.#transport.end(callback);
   }
 }

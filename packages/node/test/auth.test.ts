@@ -1,9 +1,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, generateCredential, MlsTlsError, type MlsTlsServer } from '../src/index.js';
+import { connect, generateCredential, type MlsTlsError, type MlsTlsServer } from '../src/index.js';
 import {
   closeAll,
-  closed,
   connectTo,
   errorsOf,
   nextError,
@@ -23,7 +22,9 @@ async function nextClientError(server: MlsTlsServer): Promise<MlsTlsError> {
 describe('authentication', () => {
   it('a client without a verifier or pinned key fails closed with ERR_MLSTLS_BAD_CERTIFICATE', async () => {
     const server = await startServer();
-    const accepted = nextSecureConnection(server);
+    let accepted = 0;
+    server.on('secureConnection', () => accepted++);
+    const reported = once(server, 'tlsClientError') as Promise<[MlsTlsError]>;
     const client = connect({ host: '127.0.0.1', port: portOf(server) });
     let secure = false;
     client.on('secureConnect', () => {
@@ -33,13 +34,12 @@ describe('authentication', () => {
     expect(error.code).toBe('ERR_MLSTLS_BAD_CERTIFICATE');
     expect(error.alertName).toBe('bad_certificate');
     expect(secure).toBe(false);
-    // The responder's handshake completes when it sends server_hello, so the client's
-    // refusal reaches its connected socket: a plaintext alert under keys, whose content is
-    // not trusted (PROFILE.md section 1), so only that the connection failed is checked.
-    const peer = await accepted;
-    await closed(peer);
-    expect(errorsOf(peer)).toHaveLength(1);
-    expect(errorsOf(peer)[0]).toBeInstanceOf(MlsTlsError);
+    // The server waits for the client's key confirmation (section 4): the refusal is a
+    // failed handshake there, its plaintext alert read and believed.
+    const [serverError] = await reported;
+    expect(serverError.code).toBe('ERR_MLSTLS_ALERT_RECEIVED');
+    expect(serverError.alertName).toBe('bad_certificate');
+    expect(accepted).toBe(0);
   });
 
   it('with rejectUnauthorized: false it connects, unauthorized, and says why', async () => {

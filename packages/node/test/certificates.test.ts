@@ -253,20 +253,30 @@ describe('the chain must lead to `ca`', () => {
   it('an unknown CA is ERR_MLSTLS_UNKNOWN_CA with unknown_ca on the wire, and both ends close', async () => {
     const server = await x509Server();
     const tap = await startTap(portOf(server));
-    const serverSide = accepted(server);
-    const client = connectClient({ host: '127.0.0.1', port: tap.port, ca: strangerRoot.pem });
-    const error = await failure(client);
-    expect(error.code).toBe('ERR_MLSTLS_UNKNOWN_CA');
-    expect(error.alert).toBe(48);
-    expect(error.alertName).toBe('unknown_ca');
-    // The responder's handshake ends at server_hello: its socket was connected, and then
-    // sees the refusal as a plaintext alert under keys, which it does not believe.
-    const peer = await serverSide;
-    await within(closed(client), WAIT_MS, 'the client closing');
-    await within(closed(peer), WAIT_MS, 'the server socket closing');
-    expect(errorsOf(peer).map((e) => (e as MlsTlsError).code)).toEqual([
-      'ERR_MLSTLS_UNEXPECTED_MESSAGE',
+    const secured: MlsTlsSocket[] = [];
+    server.on('secureConnection', (socket: MlsTlsSocket) => secured.push(socket));
+    const [clientError] = await Promise.all([
+      (async () => {
+        const client = connectClient({ host: '127.0.0.1', port: tap.port, ca: strangerRoot.pem });
+        const error = await failure(client);
+        await within(closed(client), WAIT_MS, 'the client closing');
+        return error;
+      })(),
+      // Key confirmation (section 4): the server waits for the client's first protected
+      // record, so the refusal is a handshake failure on its side, its alert read and believed.
+      within(
+        once(server, 'tlsClientError') as Promise<[MlsTlsError, MlsTlsSocket]>,
+        WAIT_MS,
+        'the server reporting the client error',
+      ).then(([error]) => {
+        expect(error.code).toBe('ERR_MLSTLS_ALERT_RECEIVED');
+        expect(error.alertName).toBe('unknown_ca');
+      }),
     ]);
+    expect(clientError.code).toBe('ERR_MLSTLS_UNKNOWN_CA');
+    expect(clientError.alert).toBe(48);
+    expect(clientError.alertName).toBe('unknown_ca');
+    expect(secured).toEqual([]);
     expect(tap.toServer().subarray(-7)).toEqual(alertRecord(48));
   });
 
@@ -671,7 +681,10 @@ describe('resumption keeps what the handshake established, and checks again', ()
     const server = await x509Server({ store: new MemoryStore(), ALPNProtocols: ['h2'] });
     const store = new MemoryStore();
     const options = { store, sessionName: 'the x509 server', ALPNProtocols: ['h2'] };
+    // The server stores the session once the client's key confirmation arrives (section 4).
+    const firstServerSide = accepted(server);
     const first = await secured(x509Client(server, options));
+    await firstServerSide;
     expect(first.isSessionReused()).toBe(false);
     const firstCertificate = peerCertificateOf(first);
     await destroyed(first);

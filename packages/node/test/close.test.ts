@@ -54,18 +54,46 @@ describe('closure', () => {
     expect(errorsOf(peer)).toEqual([]);
   });
 
-  it('a destroyed client leaves the server with ERR_MLSTLS_TRUNCATED (no close_notify)', async () => {
+  it("a destroyed client (no close_notify) ends the server's socket as truncated, without an 'error', as node:tls", async () => {
     const server = await startServer();
+    const accepted = nextSecureConnection(server);
+    const client = await connectTo(server);
+    const peer = await accepted;
+    const ended = once(peer, 'end');
+    peer.resume();
+    client.destroy();
+    await closed(client);
+    expect(errorsOf(client)).toEqual([]);
+    await ended;
+    await closed(peer);
+    expect(peer.truncated).toBe(true);
+    expect(errorsOf(peer)).toEqual([]);
+  });
+
+  it('with rejectTruncation a destroyed client is ERR_MLSTLS_TRUNCATED on the server', async () => {
+    const server = await startServer({ rejectTruncation: true });
     const accepted = nextSecureConnection(server);
     const client = await connectTo(server);
     const peer = await accepted;
     const peerError = nextError(peer);
     client.destroy();
     await closed(client);
-    expect(errorsOf(client)).toEqual([]);
     const error = await peerError;
     expect(error).toBeInstanceOf(MlsTlsError);
     expect((error as MlsTlsError).code).toBe('ERR_MLSTLS_TRUNCATED');
+    expect(peer.truncated).toBe(true);
+  });
+
+  it('a clean close is not truncated on either side', async () => {
+    const server = await startServer({}, (socket) => socket.resume());
+    const accepted = nextSecureConnection(server);
+    const client = await connectTo(server);
+    const peer = await accepted;
+    client.resume();
+    client.end();
+    await Promise.all([closed(client), closed(peer)]);
+    expect([client.truncated, peer.truncated]).toEqual([false, false]);
+    expect([errorsOf(client), errorsOf(peer)]).toEqual([[], []]);
   });
 
   it('aborting the signal destroys the socket with ERR_MLSTLS_ABORTED', async () => {
@@ -74,7 +102,7 @@ describe('closure', () => {
     const controller = new AbortController();
     const client = await connectTo(server, { signal: controller.signal });
     const peer = await accepted;
-    const peerError = nextError(peer);
+    peer.resume();
     const reason = new Error('the user left');
     controller.abort(reason);
     const error = (await nextError(client)) as MlsTlsError;
@@ -83,7 +111,8 @@ describe('closure', () => {
     expect(error.cause).toBe(reason);
     await closed(client);
     expect(client.destroyed).toBe(true);
-    expect(((await peerError) as MlsTlsError).code).toBe('ERR_MLSTLS_TRUNCATED');
+    await closed(peer);
+    expect(peer.truncated).toBe(true);
   });
 
   it('an already aborted signal fails the connection before its handshake', async () => {
@@ -99,7 +128,7 @@ describe('closure', () => {
     expect(secure).toBe(false);
   });
 
-  it('a transport error destroys the socket with that error', async () => {
+  it('a transport error destroys the socket with ERR_MLSTLS_ABORTED, that error as its cause', async () => {
     const server = await startServer();
     const tcp = new Socket();
     tcp.connect(portOf(server), '127.0.0.1');
@@ -107,7 +136,10 @@ describe('closure', () => {
     await once(client, 'secureConnect');
     const broken = new Error('the transport broke');
     tcp.destroy(broken);
-    expect(await nextError(client)).toBe(broken);
+    const error = (await nextError(client)) as MlsTlsError;
+    expect(error).toBeInstanceOf(MlsTlsError);
+    expect(error.code).toBe('ERR_MLSTLS_ABORTED');
+    expect(error.cause).toBe(broken);
     await closed(client);
   });
 });

@@ -51,17 +51,19 @@ beforeAll(async () => {
 afterEach(closeAll);
 
 /**
- * The initiator's first record of an epoch, sealed as its own record layer would seal it:
- * c_ap_secret of the key log's master secret (PROFILE.md section 3), sequence number 0.
+ * The initiator's record after its key confirmation, sealed as its own record layer would
+ * seal it: c_ap_secret of the key log's master secret (docs/protocol.md section 3), sequence
+ * number 1 (0 carried its epoch_key_update(1), section 4).
  */
-function sealFirstClientRecord(masterSecret: Uint8Array, content: Uint8Array): Uint8Array {
+function sealSecondClientRecord(masterSecret: Uint8Array, content: Uint8Array): Uint8Array {
   const { clientTrafficSecret } = deriveApplicationSecrets({ hash: 'sha256', masterSecret });
   const protector = new RecordProtector({
     aead: 'aes-128-gcm',
     hash: 'sha256',
     trafficSecret: clientTrafficSecret,
   });
-  expect(protector.sequenceNumber).toBe(0n);
+  protector.seal(ContentType.handshake, new Uint8Array(1));
+  expect(protector.sequenceNumber).toBe(1n);
   return protector.seal(ContentType.handshake, content);
 }
 
@@ -140,7 +142,7 @@ describe('an update may not change who the peer is (over TCP)', () => {
     const { raw, peer, group, masterSecret } = await attacker(server);
     expect(peer.authorized).toBe(true);
     const update = await connectionUpdate(group);
-    raw.write(sealFirstClientRecord(masterSecret, update));
+    raw.write(sealSecondClientRecord(masterSecret, update));
     await untilEpoch(peer, 2n);
     expect(peer.epoch).toBe(2n);
   });
@@ -157,7 +159,7 @@ describe('an update may not change who the peer is (over TCP)', () => {
     const update = await connectionUpdate(group, [impostor.der, pki.intermediate.der]);
     const serverFailed = within(nextError(peer), WAIT_MS, "the server socket's error");
     const clientFailed = within(nextError(client), WAIT_MS, "the client's error");
-    raw.write(sealFirstClientRecord(masterSecret, update));
+    raw.write(sealSecondClientRecord(masterSecret, update));
     const error = (await serverFailed) as MlsTlsError;
     expect(error).toBeInstanceOf(MlsTlsError);
     expect(error.code).toBe('ERR_MLSTLS_BAD_CERTIFICATE');

@@ -117,9 +117,12 @@ describe('handshake and data', () => {
   it("knows its epoch inside the 'secureConnect' and 'secureConnection' listeners", async () => {
     const seen: bigint[] = [];
     const server = await startServer({}, (socket) => seen.push(socket.epoch));
+    const accepted = nextSecureConnection(server);
     const client = connectPinned(server);
     client.on('secureConnect', () => seen.push(client.epoch));
     await once(client, 'secureConnect');
+    // The server reports its side once the client's key confirmation arrives (section 4).
+    await accepted;
     expect(seen).toEqual([1n, 1n]);
   });
 

@@ -339,15 +339,13 @@ export abstract class Endpoint {
   }
 
   /** Sends a handshake message, in plaintext records before keys exist, else protected. */
-  protected sendHandshake(message: HandshakeMessage, plaintext = false): void {
+  protected sendHandshake(message: HandshakeMessage, plaintext = false, reply = false): void {
     if (this.#writeClosed || this.#failure) return;
     for (const fragment of fragmentHandshake([encodeHandshake(message)])) {
-      this.emit({
-        type: 'send',
-        data: plaintext
-          ? sealPlaintextRecord(ContentType.handshake, fragment)
-          : this.keys!.seal(ContentType.handshake, fragment),
-      });
+      const data = plaintext
+        ? sealPlaintextRecord(ContentType.handshake, fragment)
+        : this.keys!.seal(ContentType.handshake, fragment);
+      this.emit(reply ? { type: 'send', data, reply } : { type: 'send', data });
     }
   }
 
@@ -571,7 +569,7 @@ export abstract class Endpoint {
         generation: this.keys.receiveGeneration,
       });
       if (message.requestUpdate === KeyUpdateRequest.update_requested && !this.#writeClosed) {
-        this.#sendKeyUpdate(false);
+        this.#sendKeyUpdate(false, true);
       }
       return;
     }
@@ -622,14 +620,18 @@ export abstract class Endpoint {
     } while (at < data.length);
   }
 
-  #sendKeyUpdate(requestPeer: boolean): void {
+  #sendKeyUpdate(requestPeer: boolean, reply = false): void {
     const keys = this.keys!;
-    this.sendHandshake({
-      msgType: HandshakeType.key_update,
-      requestUpdate: requestPeer
-        ? KeyUpdateRequest.update_requested
-        : KeyUpdateRequest.update_not_requested,
-    });
+    this.sendHandshake(
+      {
+        msgType: HandshakeType.key_update,
+        requestUpdate: requestPeer
+          ? KeyUpdateRequest.update_requested
+          : KeyUpdateRequest.update_not_requested,
+      },
+      false,
+      reply,
+    );
     keys.nextSendGeneration();
     this.emit({ type: 'keyUpdated', direction: 'send', generation: keys.sendGeneration });
   }

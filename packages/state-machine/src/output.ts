@@ -67,7 +67,12 @@ export type EpochCause = 'handshake' | 'resumption' | 'local' | 'peer';
  * events.
  */
 export type Output =
-  | { readonly type: 'send'; readonly data: Uint8Array }
+  /**
+   * Bytes for the transport. `reply` marks an answer the peer asked for at no cost to itself
+   * (a key_update answering update_requested): a binding stops reading while such answers pile
+   * up unsent, so that a peer that writes and never reads cannot grow this end's memory.
+   */
+  | { readonly type: 'send'; readonly data: Uint8Array; readonly reply?: true }
   | { readonly type: 'persist'; readonly snapshot: SessionSnapshot }
   | { readonly type: 'data'; readonly data: Uint8Array }
   | { readonly type: 'handshakeComplete'; readonly info: HandshakeInfo }
