@@ -71,6 +71,8 @@ export const ErrorCode = {
   ERR_MLSTLS_ABORTED: AlertDescription.user_canceled,
   /** The handshake did not complete in the time a binding allows (node:tls's handshakeTimeout). */
   ERR_MLSTLS_HANDSHAKE_TIMEOUT: AlertDescription.user_canceled,
+  /** Nothing was sent or received for the idle timeout a binding was given. */
+  ERR_MLSTLS_IDLE_TIMEOUT: AlertDescription.user_canceled,
   /**
    * A resumption was refused (PROFILE.md section 6): no stored group, a commit that does not
    * apply, a replay, or a concurrent resumption that won. Nothing stored changed.

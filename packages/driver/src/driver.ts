@@ -39,14 +39,14 @@ export interface ConnectionEvents {
   peerClosed(): void;
   /** The connection ended; called once, last. Its transport is being released. */
   closed(end: ConnectionEnd): void;
-  epoch?(epoch: bigint, cause: EpochCause): void;
-  keyUpdate?(direction: 'send' | 'receive', generation: number): void;
+  readonly epoch?: ((epoch: bigint, cause: EpochCause) => void) | undefined;
+  readonly keyUpdate?: ((direction: 'send' | 'receive', generation: number) => void) | undefined;
   /** A section 9 key log line, with its newline. */
-  keyLog?(line: string): void;
+  readonly keyLog?: ((line: string) => void) | undefined;
   /** The state to resume from, encoded (`encodeSessionRecord`), before the bytes that depend on it. */
-  session?(session: Uint8Array): void;
+  readonly session?: ((session: Uint8Array) => void) | undefined;
   /** Nothing was sent or received for the idle timeout (`setIdleTimeout`). */
-  timeout?(): void;
+  readonly timeout?: (() => void) | undefined;
 }
 
 export interface DriverOptions {
@@ -217,6 +217,17 @@ export class ConnectionDriver {
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
+  }
+
+  /**
+   * Ends the connection now without an error, as `Deno.Conn.close()`: close_notify after what
+   * was written if the handshake is complete, then the transport, which gets FLUSH_DEADLINE to
+   * flush before it is cut. Nothing the peer sends afterwards is read.
+   */
+  async closeNow(): Promise<void> {
+    if (this.#ended) return;
+    if (this.#secure) await this.close();
+    this.#finish(undefined, false, 'flush');
   }
 
   /** A post-compromise-security update; resolves once the peer confirmed it (section 5). */
@@ -536,7 +547,7 @@ export class ConnectionDriver {
     if (release === 'cut') {
       transport.destroy();
     } else {
-      const flushed = release === 'graceful' ? this.#transportEnded! : transport.end();
+      const flushed = this.#transportEnded ?? transport.end();
       const deadline =
         release === 'flush'
           ? backgroundTimer(() => transport.destroy(), FLUSH_DEADLINE)

@@ -1,10 +1,11 @@
 import { MlsTlsError } from '@mlstls/codec';
+import type { EndpointFactory } from '@mlstls/driver';
 import { Initiator, type InitiatorOptions } from '@mlstls/state-machine';
 import { claimSession, decodeSessionRecord } from '@mlstls/storage';
-import { type EndpointFactory, MlsTlsStream } from './connection.js';
+import { MlsTlsStream } from './connection.js';
 import {
   type ClientOptions,
-  DEFAULT_HANDSHAKE_TIMEOUT,
+  connectionSettings,
   endpointOptions,
   type StreamTransport,
 } from './options.js';
@@ -67,8 +68,7 @@ export function secureClient(
                 new Initiator({ ...withoutSession, resume: false, ...hooks }),
             },
       callbacks: options,
-      handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-      signal: options.signal,
+      ...connectionSettings(options),
       // The session is free again as soon as this connection ends.
       onEnd: claim?.release,
     });

@@ -69,6 +69,18 @@ export interface SharedOptions extends ConnectionCallbacks {
    * `ERR_MLSTLS_HANDSHAKE_TIMEOUT` (default 120000, as node:tls servers); 0 waits forever.
    */
   readonly handshakeTimeout?: number;
+  /**
+   * Milliseconds without a byte sent or received before the connection fails with
+   * `ERR_MLSTLS_IDLE_TIMEOUT` (default 0: never). A peer that stops halfway through a record
+   * holds a connection only this long.
+   */
+  readonly idleTimeout?: number;
+  /**
+   * Whether a transport that ends without the peer's close_notify after the handshake fails
+   * the connection with `ERR_MLSTLS_TRUNCATED` (default true, as Deno's TLS). With false,
+   * `readable` ends and `truncated` is true.
+   */
+  readonly rejectTruncation?: boolean;
   /** Aborting it fails the connection with `ERR_MLSTLS_ABORTED` (the reason as `cause`). */
   readonly signal?: AbortSignal;
 }
@@ -140,6 +152,16 @@ function random(length: number): Uint8Array {
     globalThis.crypto.getRandomValues(bytes.subarray(offset, offset + RANDOM_CHUNK));
   }
   return bytes;
+}
+
+/** The driver's settings of a connection, from the binding's options. */
+export function connectionSettings(options: SharedOptions) {
+  return {
+    handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    idleTimeout: options.idleTimeout ?? 0,
+    rejectTruncation: options.rejectTruncation !== false,
+    signal: options.signal,
+  };
 }
 
 /** The options both state machines take, from the binding's. */

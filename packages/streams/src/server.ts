@@ -1,7 +1,7 @@
 import { Responder, type ResponderOptions } from '@mlstls/state-machine';
 import { MlsTlsStream } from './connection.js';
 import {
-  DEFAULT_HANDSHAKE_TIMEOUT,
+  connectionSettings,
   endpointOptions,
   type ServerOptions,
   type StreamTransport,
@@ -33,7 +33,6 @@ export function secureServer(
     transport,
     createEndpoint: (hooks) => new Responder({ ...responderOptions, ...hooks }),
     callbacks: options,
-    handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-    signal: options.signal,
+    ...connectionSettings(options),
   });
 }
