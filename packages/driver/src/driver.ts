@@ -68,8 +68,11 @@ export interface DriverOptions {
   readonly wantsKeyLog?: () => boolean;
   /** Whether the binding wants `session` events now (asked at each persist point). */
   readonly wantsSession?: () => boolean;
-  /** Milliseconds the handshake may take (`ERR_MLSTLS_HANDSHAKE_TIMEOUT`); 0 waits forever. */
-  readonly handshakeTimeout: number;
+  /**
+   * Milliseconds the handshake may take (`ERR_MLSTLS_HANDSHAKE_TIMEOUT`; default 120000, as
+   * node:tls servers); 0 waits forever.
+   */
+  readonly handshakeTimeout?: number | undefined;
   /** Whether a truncation after the handshake is an `ERR_MLSTLS_TRUNCATED` error (default false). */
   readonly rejectTruncation?: boolean;
   /** Aborting it ends the connection with `ERR_MLSTLS_ABORTED` (the reason as `cause`). */
@@ -81,6 +84,9 @@ export interface DriverOptions {
  * bounds what a fast peer can queue while an MLS operation (a commit) runs.
  */
 const MAX_RECEIVES_IN_FLIGHT = 2;
+
+/** node:tls's default handshake timeout for servers; the driver's for both ends. */
+const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 
 /**
  * Answers the peer asked for (key_update replies) that may wait in a full transport before
@@ -167,8 +173,9 @@ export class ConnectionDriver {
     });
     this.#link = this.#open(options.transport, options.createEndpoint);
     this.#start(this.#link);
-    if (options.handshakeTimeout > 0) {
-      this.#handshakeTimer = backgroundTimer(this.#onHandshakeTimeout, options.handshakeTimeout);
+    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    if (handshakeTimeout > 0) {
+      this.#handshakeTimer = backgroundTimer(this.#onHandshakeTimeout, handshakeTimeout);
     }
     if (options.signal?.aborted) queueMicrotask(this.#onAbort);
     else options.signal?.addEventListener('abort', this.#onAbort, { once: true });

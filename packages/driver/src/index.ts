@@ -6,4 +6,10 @@ export {
   type EndpointFactory,
   FLUSH_DEADLINE,
 } from './driver.js';
-export type { DriverTransport, OpenTransport, TransportListener } from './transport.js';
+export {
+  type DriverTransport,
+  type DuplexLike,
+  duplexTransport,
+  type OpenTransport,
+  type TransportListener,
+} from './transport.js';

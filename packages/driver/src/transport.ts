@@ -33,3 +33,51 @@ export interface DriverTransport {
 
 /** Makes a transport that reports to `listener`. */
 export type OpenTransport = (listener: TransportListener) => DriverTransport;
+
+/**
+ * What `duplexTransport` needs of a stream: a Node `Duplex` (a `net.Socket`), or anything
+ * with its events and methods.
+ */
+export interface DuplexLike {
+  on(event: 'data', listener: (chunk: Uint8Array) => void): unknown;
+  on(event: 'end' | 'close' | 'drain', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  write(data: Uint8Array): boolean;
+  end(callback: () => void): unknown;
+  destroy(): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/** A Node-style duplex stream (a `net.Socket`) as the driver's transport. */
+export function duplexTransport(stream: DuplexLike): OpenTransport {
+  return (listener) => {
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      listener.end();
+    };
+    stream.on('data', listener.data);
+    stream.on('end', end);
+    // A 'close' without 'end' (destroyed under it) is an end as well; after an 'error' the
+    // driver has already failed and ignores it.
+    stream.on('close', end);
+    stream.on('error', listener.error);
+    stream.on('drain', listener.drain);
+    return {
+      write: (data) => stream.write(data),
+      end: () =>
+        new Promise<void>((resolve) => {
+          stream.end(() => resolve());
+        }),
+      destroy: () => {
+        stream.destroy();
+      },
+      setReading: (reading) => {
+        if (reading) stream.resume();
+        else stream.pause();
+      },
+    };
+  };
+}

@@ -10,7 +10,6 @@ import {
 } from '@mlstls/state-machine';
 import { claimSession, decodeSessionRecord, type SessionStore } from '@mlstls/storage';
 import {
-  DEFAULT_HANDSHAKE_TIMEOUT,
   KEY_LOG_FILE_VARIABLE,
   random,
   resolveSecureContext,
@@ -144,7 +143,7 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
       transport,
       createEndpoint,
       fallback,
-      handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+      handshakeTimeout: options.handshakeTimeout,
       allowHalfOpen: options.allowHalfOpen ?? false,
       rejectTruncation: options.rejectTruncation,
       signal: options.signal,

@@ -79,9 +79,6 @@ export function resolveSecureContext(options: SharedOptions): {
   return { context, credential: credential ?? context.credential };
 }
 
-/** node:tls's default for servers; used for both ends here. */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
-
 /**
  * The core's randomness, from the platform CSPRNG. `randomFillSync` rather than
  * `getRandomValues`: the same generator without the 64 KiB limit per call.

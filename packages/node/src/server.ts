@@ -9,7 +9,6 @@ import {
 } from '@mlstls/state-machine';
 import type { SessionStore } from '@mlstls/storage';
 import {
-  DEFAULT_HANDSHAKE_TIMEOUT,
   KEY_LOG_FILE_VARIABLE,
   random,
   resolveSecureContext,
@@ -155,7 +154,7 @@ export class MlsTlsServer extends Server {
     const socket: MlsTlsSocket = new MlsTlsSocket({
       transport,
       createEndpoint: ({ keyLog }) => new Responder({ ...endpointOptions, keyLog }),
-      handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+      handshakeTimeout: options.handshakeTimeout,
       allowHalfOpen: options.allowHalfOpen ?? false,
       keyLogFile: process.env[KEY_LOG_FILE_VARIABLE] || undefined,
       keyLogAlso: this,

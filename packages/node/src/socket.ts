@@ -5,8 +5,8 @@ import { MlsTlsError } from '@mlstls/codec';
 import {
   ConnectionDriver,
   type ConnectionEnd,
+  duplexTransport,
   type EndpointFactory,
-  type OpenTransport,
 } from '@mlstls/driver';
 import type { Initiator, PeerCredential, Responder } from '@mlstls/state-machine';
 import type { PeerCertificate } from '@mlstls/x509';
@@ -33,7 +33,7 @@ export interface SocketSetup {
   readonly fallback?:
     | { readonly transport: () => Duplex; readonly createEndpoint: EndpointFactory<Initiator> }
     | undefined;
-  readonly handshakeTimeout: number;
+  readonly handshakeTimeout: number | undefined;
   readonly allowHalfOpen: boolean;
   /** A truncation after the handshake is an `ERR_MLSTLS_TRUNCATED` error (default: `'end'` only). */
   readonly rejectTruncation?: boolean | undefined;
@@ -52,39 +52,6 @@ export interface SocketSetup {
   readonly onUnheardError?: ((error: Error, socket: MlsTlsSocket) => void) | undefined;
   /** Called once, synchronously, when the socket is destroyed (before its 'close'). */
   readonly onDestroy?: (() => void) | undefined;
-}
-
-/** A Node stream as the driver's transport. */
-function streamTransport(stream: Duplex): OpenTransport {
-  return (listener) => {
-    let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      listener.end();
-    };
-    stream.on('data', listener.data);
-    stream.on('end', end);
-    // A 'close' without 'end' (destroyed under it) is an end as well; after an 'error' the
-    // driver has already failed and ignores it.
-    stream.on('close', end);
-    stream.on('error', listener.error);
-    stream.on('drain', listener.drain);
-    return {
-      write: (data) => stream.write(data),
-      end: () =>
-        new Promise<void>((resolve) => {
-          stream.end(() => resolve());
-        }),
-      destroy: () => {
-        stream.destroy();
-      },
-      setReading: (reading) => {
-        if (reading) stream.resume();
-        else stream.pause();
-      },
-    };
-  };
 }
 
 /**
@@ -138,7 +105,7 @@ export class MlsTlsSocket extends Duplex {
     this.#transport = setup.transport;
     const { fallback } = setup;
     this.#driver = new ConnectionDriver({
-      transport: streamTransport(setup.transport),
+      transport: duplexTransport(setup.transport),
       createEndpoint: setup.createEndpoint,
       reconnect:
         fallback === undefined
@@ -146,7 +113,7 @@ export class MlsTlsSocket extends Duplex {
           : {
               transport: () => {
                 this.#transport = fallback.transport();
-                return streamTransport(this.#transport);
+                return duplexTransport(this.#transport);
               },
               createEndpoint: fallback.createEndpoint,
             },

@@ -20,7 +20,7 @@ export interface ConnectionSetup {
       }
     | undefined;
   readonly callbacks: ConnectionCallbacks;
-  readonly handshakeTimeout: number;
+  readonly handshakeTimeout: number | undefined;
   /** Milliseconds without a byte sent or received before `ERR_MLSTLS_IDLE_TIMEOUT`; 0 never. */
   readonly idleTimeout: number;
   readonly rejectTruncation: boolean;

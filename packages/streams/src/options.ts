@@ -139,9 +139,6 @@ export interface ServerOptions extends SharedOptions {
   readonly selectCredential?: ResponderOptions['selectCredential'];
 }
 
-/** node:tls's default for servers; used for both ends here. */
-export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
-
 /** `getRandomValues` fills at most this many bytes per call. */
 const RANDOM_CHUNK = 65_536;
 
@@ -157,7 +154,7 @@ function random(length: number): Uint8Array {
 /** The driver's settings of a connection, from the binding's options. */
 export function connectionSettings(options: SharedOptions) {
   return {
-    handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+    handshakeTimeout: options.handshakeTimeout,
     idleTimeout: options.idleTimeout ?? 0,
     rejectTruncation: options.rejectTruncation !== false,
     signal: options.signal,
