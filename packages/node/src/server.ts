@@ -148,6 +148,7 @@ export class MlsTlsServer extends Server {
       ...(options.provider === undefined ? {} : { provider: options.provider }),
       ...(options.ciphersuites === undefined ? {} : { ciphersuites: options.ciphersuites }),
     };
+    let secure = false;
     const forwardClientError = (error: Error): void => {
       this.emit('tlsClientError', error, socket);
     };
@@ -159,15 +160,18 @@ export class MlsTlsServer extends Server {
       keyLogFile: process.env[KEY_LOG_FILE_VARIABLE] || undefined,
       keyLogAlso: this,
       rejectTruncation: options.rejectTruncation,
-      // A peer must not crash a server written the node:tls way, without 'error' listeners.
-      onUnheardError: forwardClientError,
       onSecure: (secured) => {
-        // From here on errors are the application's, on the socket, as in node:tls.
-        secured.off('error', forwardClientError);
+        secure = true;
         this.emit('secureConnection', secured);
       },
     });
-    socket.on('error', forwardClientError);
+    // The server listens to every socket's errors for the socket's whole life, as node's http
+    // server does, so that a peer never crashes a server written the node:tls way. Before the
+    // handshake completes, and afterwards when no listener of the application heard it (a
+    // `pipe()` removes its own), the error is the server's 'tlsClientError'.
+    socket.on('error', (error: Error) => {
+      if (!secure || socket.listenerCount('error') === 1) forwardClientError(error);
+    });
   };
 }
 

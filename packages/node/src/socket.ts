@@ -44,12 +44,6 @@ export interface SocketSetup {
   readonly keyLogAlso?: EventEmitter | undefined;
   /** Called once the handshake is complete, before any data is delivered. */
   readonly onSecure: (socket: MlsTlsSocket) => void;
-  /**
-   * Where an error goes that no `'error'` listener of the socket would hear (the server's
-   * `'tlsClientError'`): a peer must not crash a server written the node:tls way. Without it
-   * the error is emitted as usual.
-   */
-  readonly onUnheardError?: ((error: Error, socket: MlsTlsSocket) => void) | undefined;
   /** Called once, synchronously, when the socket is destroyed (before its 'close'). */
   readonly onDestroy?: (() => void) | undefined;
 }
@@ -89,7 +83,6 @@ export class MlsTlsSocket extends Duplex {
   readonly #driver: ConnectionDriver;
   #transport: Duplex;
   readonly #onSecure: (socket: MlsTlsSocket) => void;
-  readonly #onUnheardError: SocketSetup['onUnheardError'];
   readonly #onDestroy: (() => void) | undefined;
   readonly #keyLogFile: string | undefined;
   readonly #keyLogAlso: EventEmitter | undefined;
@@ -100,7 +93,6 @@ export class MlsTlsSocket extends Duplex {
     this.#keyLogFile = setup.keyLogFile;
     this.#keyLogAlso = setup.keyLogAlso;
     this.#onSecure = setup.onSecure;
-    this.#onUnheardError = setup.onUnheardError;
     this.#onDestroy = setup.onDestroy;
     this.#transport = setup.transport;
     const { fallback } = setup;
@@ -280,19 +272,13 @@ export class MlsTlsSocket extends Duplex {
   }
 
   /**
-   * The connection ended. An error destroys the socket with it (on a server, one that no
-   * `'error'` listener would hear goes to `'tlsClientError'`). A clean close or a truncation
+   * The connection ended. An error destroys the socket with it. A clean close or a truncation
    * ends the readable side; the socket closes once that is read, as a `net.Socket` would.
    */
   #closed({ error, truncated }: ConnectionEnd): void {
     this.truncated = truncated;
     if (error !== undefined) {
-      if (this.listenerCount('error') === 0 && this.#onUnheardError !== undefined) {
-        this.#onUnheardError(error, this);
-        this.destroy();
-      } else {
-        this.destroy(error);
-      }
+      this.destroy(error);
       return;
     }
     this.#endReadable();
