@@ -45,6 +45,15 @@ export class MlsTlsConn {
   }
 
   /**
+   * Whether the transport ended without the peer's close_notify after the handshake, with
+   * `rejectTruncation: false` (by default that is an `ERR_MLSTLS_TRUNCATED` error, as Deno's
+   * TLS reports an unexpected end).
+   */
+  get truncated(): boolean {
+    return this.#stream.truncated;
+  }
+
+  /**
    * Resolves once both sides have sent close_notify or `close()` ran; rejects with the
    * `MlsTlsError` that ended the connection otherwise.
    */

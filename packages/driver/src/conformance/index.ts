@@ -235,7 +235,7 @@ export function describeBindingConformance(
     return thing;
   };
 
-  describe(`${name} binding conformance`, () => {
+  describe(`${name} binding conformance`, { timeout: 4 * wait }, () => {
     afterEach(async () => {
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     });
@@ -318,49 +318,53 @@ export function describeBindingConformance(
       });
     });
 
-    it(`a key_update reflection flood from a peer that reads nothing grows the server by less than 16 MiB in ${floodSeconds} s`, async () => {
-      const server = await start();
-      await stillServes(server.port, server.key, wait); // warm up the code paths
-      const before = await server.stats();
-      const client = await HandClient.connect(server.port, server.key);
-      later(client.socket);
-      await within(client.handshake, wait, 'the handshake');
-      client.stopReading();
-      // The first seconds grow the runtime's young generation and buffers to their working
-      // size: the window measured starts after them, as a soak's does.
-      const warmUp = Math.min(10, floodSeconds / 4) * 1000;
-      let measuredFrom: ConformanceStats | undefined;
-      const startedAt = Date.now();
-      const until = startedAt + warmUp + floodSeconds * 1000;
-      let sent = 0;
-      while (Date.now() < until && !client.socket.destroyed) {
-        if (measuredFrom === undefined && Date.now() - startedAt >= warmUp) {
-          measuredFrom = await server.stats();
+    it(
+      `a key_update reflection flood from a peer that reads nothing grows the server by less than 16 MiB in ${floodSeconds} s`,
+      async () => {
+        const server = await start();
+        await stillServes(server.port, server.key, wait); // warm up the code paths
+        const before = await server.stats();
+        const client = await HandClient.connect(server.port, server.key);
+        later(client.socket);
+        await within(client.handshake, wait, 'the handshake');
+        client.stopReading();
+        // The first seconds grow the runtime's young generation and buffers to their working
+        // size: the window measured starts after them, as a soak's does.
+        const warmUp = Math.min(10, floodSeconds / 4) * 1000;
+        let measuredFrom: ConformanceStats | undefined;
+        const startedAt = Date.now();
+        const until = startedAt + warmUp + floodSeconds * 1000;
+        let sent = 0;
+        while (Date.now() < until && !client.socket.destroyed) {
+          if (measuredFrom === undefined && Date.now() - startedAt >= warmUp) {
+            measuredFrom = await server.stats();
+          }
+          // 31 requests, then a byte of data: under the flood limit of section 1.
+          for (let index = 0; index < 31; index++) {
+            await client.initiator.keyUpdate({ requestPeer: true });
+          }
+          await client.initiator.write(Uint8Array.of(0));
+          sent += client.sendOwn();
+          if (client.socket.writableNeedDrain) {
+            // The server stopped reading: wait for room, up to the end of the run.
+            await Promise.race([
+              once(client.socket, 'drain'),
+              new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now()))),
+            ]);
+          }
         }
-        // 31 requests, then a byte of data: under the flood limit of section 1.
-        for (let index = 0; index < 31; index++) {
-          await client.initiator.keyUpdate({ requestPeer: true });
-        }
-        await client.initiator.write(Uint8Array.of(0));
-        sent += client.sendOwn();
-        if (client.socket.writableNeedDrain) {
-          // The server stopped reading: wait for room, up to the end of the run.
-          await Promise.race([
-            once(client.socket, 'drain'),
-            new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now()))),
-          ]);
-        }
-      }
-      const after = await server.stats();
-      const from = measuredFrom ?? before;
-      const grown = (after.rss - from.rss) / MiB;
-      console.log(
-        `${name}: reflection flood ${warmUp / 1000} s warm-up + ${floodSeconds} s, ${(sent / MiB).toFixed(1)} MiB sent; server RSS ${(before.rss / MiB).toFixed(1)} before, ${(from.rss / MiB).toFixed(1)} after warm-up, ${(after.rss / MiB).toFixed(1)} MiB at the end (+${grown.toFixed(1)}); heap+external ${(from.heap / MiB).toFixed(1)} -> ${(after.heap / MiB).toFixed(1)} MiB`,
-      );
-      expect(grown).toBeLessThan(16);
-      expect(client.socket.destroyed).toBe(false);
-      await stillServes(server.port, server.key, wait);
-    });
+        const after = await server.stats();
+        const from = measuredFrom ?? before;
+        const grown = (after.rss - from.rss) / MiB;
+        console.log(
+          `${name}: reflection flood ${warmUp / 1000} s warm-up + ${floodSeconds} s, ${(sent / MiB).toFixed(1)} MiB sent; server RSS ${(before.rss / MiB).toFixed(1)} before, ${(from.rss / MiB).toFixed(1)} after warm-up, ${(after.rss / MiB).toFixed(1)} MiB at the end (+${grown.toFixed(1)}); heap+external ${(from.heap / MiB).toFixed(1)} -> ${(after.heap / MiB).toFixed(1)} MiB`,
+        );
+        expect(grown).toBeLessThan(16);
+        expect(client.socket.destroyed).toBe(false);
+        await stillServes(server.port, server.key, wait);
+      },
+      (Math.min(10, floodSeconds / 4) + floodSeconds) * 1000 + 4 * wait,
+    );
 
     it(`releases a failed connection within ${FLUSH_DEADLINE} ms though its peer reads nothing`, async () => {
       const server = await start({ app: 'flood' });

@@ -126,6 +126,60 @@ function count(counts: Record<string, number>, error: unknown): void {
   counts[code] = (counts[code] ?? 0) + 1;
 }
 
+/** What `runStreamsApp` needs of a connection: `@mlstls/streams`'s and `@mlstls/deno`'s shape. */
+export interface StreamsConnection {
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  readonly handshake: Promise<unknown>;
+  readonly closed: Promise<void>;
+  readonly truncated: boolean;
+}
+
+/**
+ * The apps of a Web Streams binding, as a Web application writes them: the binding's own
+ * promises never reject unhandled, and a `pipeTo` is caught as every promise must be.
+ */
+export function runStreamsApp(
+  app: ConformanceApp,
+  stream: StreamsConnection,
+  report: ConformanceReport,
+): void {
+  let secure = false;
+  stream.handshake.then(() => {
+    secure = true;
+    report.secureConnection();
+    if (app === 'flood') void flood(stream);
+  }, report.clientError);
+  if (app === 'unguarded') {
+    stream.readable.pipeTo(stream.writable).catch(() => {});
+    return;
+  }
+  stream.closed.then(
+    () => {
+      if (stream.truncated) report.truncated();
+    },
+    (error: unknown) => {
+      if (secure) report.connectionError(error);
+    },
+  );
+  if (app === 'echo') stream.readable.pipeTo(stream.writable).catch(() => {});
+  else stream.readable.pipeTo(new WritableStream()).catch(() => {});
+}
+
+/** FLOOD_BYTES to the peer, as fast as the transport takes them. */
+async function flood(stream: StreamsConnection): Promise<void> {
+  const writer = stream.writable.getWriter();
+  const chunk = new Uint8Array(65_536).fill(7);
+  try {
+    for (let sent = 0; sent < FLOOD_BYTES; sent += chunk.length) {
+      await writer.ready;
+      void writer.write(chunk).catch(() => {});
+    }
+  } catch {
+    // The connection ended: reported through `closed`.
+  }
+}
+
 /** Runs `binding` as the suite's server until standard input ends. */
 export async function serveConformance(binding: ConformanceBinding): Promise<void> {
   const config = JSON.parse(process.argv.at(-1)!) as ConformanceConfig;
