@@ -11,7 +11,7 @@ import { duplexTransport } from '../transport.js';
 export const random = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
 
 /** The options of every initiator of the suite: it pins the server's key. */
-export function initiatorOptions(pin: Uint8Array): InitiatorOptions {
+function initiatorOptions(pin: Uint8Array): InitiatorOptions {
   return { random, now: Date.now, peerSignaturePublicKey: pin };
 }
 
