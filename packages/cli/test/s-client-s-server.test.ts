@@ -258,6 +258,8 @@ describe('s_server and s_client', { timeout: 60_000 }, () => {
     expect(await server.exitCode()).toBe(0);
     const client = mlstls('s_client', '-connect', `127.0.0.1:${port}`);
     expect(await client.exitCode()).toBe(1);
-    expect(client.stderr).toMatch(/^ERROR ECONNREFUSED: connect ECONNREFUSED 127\.0\.0\.1:\d+$/m);
+    expect(client.stderr).toMatch(
+      /^ERROR ERR_MLSTLS_ABORTED user_canceled: the transport failed: connect ECONNREFUSED 127\.0\.0\.1:\d+$/m,
+    );
   });
 });

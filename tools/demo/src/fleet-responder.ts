@@ -24,7 +24,8 @@ export type FleetResponderReport =
   | { readonly type: 'epoch'; readonly epoch: bigint; readonly cause: string }
   | { readonly type: 'echoed'; readonly length: number }
   | { readonly type: 'error'; readonly code: string }
-  | { readonly type: 'closed' };
+  /** The connection ended; `truncated`: without the peer's close_notify (no error then). */
+  | { readonly type: 'closed'; readonly truncated: boolean };
 
 const report = (message: FleetResponderReport) => process.send?.(message);
 const codeOf = (error: Error) =>
@@ -35,7 +36,7 @@ process.once('message', async (config: FleetResponderConfig) => {
   const server = createServer({ store, credential: config.credential }, (socket) => {
     socket.on('epoch', (epoch: bigint, cause: string) => report({ type: 'epoch', epoch, cause }));
     socket.on('error', (error) => report({ type: 'error', code: codeOf(error) }));
-    socket.on('close', () => report({ type: 'closed' }));
+    socket.on('close', () => report({ type: 'closed', truncated: socket.truncated }));
     socket.on('data', (data: Buffer) => {
       socket.write(data);
       report({ type: 'echoed', length: data.length });

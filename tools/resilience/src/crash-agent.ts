@@ -43,9 +43,12 @@ interface PersistPoint {
  * the error that ended the connection it waits on.
  */
 export interface CrashCommands {
-  /** Client: a connection to `port` that resumes a stored session, never falling back. */
+  /**
+   * Client: a connection to `port` that resumes a stored session, falling back to a full
+   * handshake only with `fallback` (the server never completed the stored handshake).
+   */
   readonly connect: [
-    { readonly port: number },
+    { readonly port: number; readonly fallback?: boolean },
     { readonly resumed: boolean; readonly epoch: bigint },
   ];
   /** Client: writes `text`, resolves once the server has sent it back. */
@@ -264,13 +267,13 @@ function clientAgent(
   };
 
   const commands: CommandTable = {
-    connect: async ({ port }) => {
+    connect: async ({ port, fallback }) => {
       const next = connect({
         host: '127.0.0.1',
         port,
         store,
         sessionName: config.sessionName,
-        fallback: false,
+        fallback: fallback === true,
         peerSignaturePublicKey: config.peerSignaturePublicKey,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
       });

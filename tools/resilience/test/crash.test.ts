@@ -3,8 +3,9 @@
 // SQLite file and kills itself with SIGKILL at one of its persist points (the state machine's
 // compare-and-sets): before the write, after it, or after it at the next transport write, so
 // that the state is stored and the bytes that depend on it never leave. A new process of that
-// role then opens the same file: the client resumes whenever it holds a stored session (never
-// falling back to a full handshake), and data and an update go through. The scripted flow
+// role then opens the same file: the client resumes whenever both ends hold the session (never
+// falling back to a full handshake; a client whose first handshake the server never completed
+// makes a new one), and data and an update go through. The scripted flow
 // passes every persist point of both roles: handshake, a client update, a server update, a
 // transport break and a resumption. Each run also checks that the kill landed where it was
 // aimed, by the state left in the file.
@@ -49,7 +50,12 @@ interface PersistPointSpec {
 
 /** The client's persist points in the scripted flow, in order (PROFILE.md sections 4 to 6). */
 const CLIENT_POINTS: readonly PersistPointSpec[] = [
-  { state: 'joined from server_hello', epoch: 1n, pending: 0, sends: false },
+  {
+    state: 'joined from server_hello, before epoch_key_update(1)',
+    epoch: 1n,
+    pending: 0,
+    sends: true,
+  },
   {
     state: 'own update, before its connection_update (I1 -> I2)',
     epoch: 2n,
@@ -74,7 +80,7 @@ const CLIENT_POINTS: readonly PersistPointSpec[] = [
 
 /** The server's persist points in the scripted flow, in order. */
 const SERVER_POINTS: readonly PersistPointSpec[] = [
-  { state: 'group created, before server_hello', epoch: 1n, pending: 0, sends: true },
+  { state: "the client's key confirmation opened", epoch: 1n, pending: 0, sends: false },
   {
     state: "client's update processed, before epoch_key_update (R1)",
     epoch: 2n,
@@ -277,10 +283,10 @@ interface CrashCase {
   readonly mode: Mode;
 }
 
-// `beforeSend` runs only at points that send something. At the others (the client's join and
-// its two confirmations) the next transport write is application data, with no other write to
-// the store before it: the stored state and the bytes on the wire are those of `after`, so the
-// run would repeat it at the cost of two child processes.
+// `beforeSend` runs only at points that send something. At the others (the server's key
+// confirmation, the client's two confirmations) the next transport write is application data,
+// with no other write to the store before it: the stored state and the bytes on the wire are
+// those of `after`, so the run would repeat it at the cost of two child processes.
 const CASES: CrashCase[] = (['client', 'server'] as const).flatMap((role) =>
   POINTS[role].flatMap((spec, i) =>
     MODES.filter((mode) => mode !== 'beforeSend' || spec.sends).map((mode) => ({
@@ -322,24 +328,34 @@ describe('a process killed at a persist point', () => {
       const clientDb = run.config('client').dbPath;
       const clientSession = await storedClientSession(clientDb);
       const landed = mode === 'before' ? POINTS[role][point - 2] : spec;
+      const serverGroup =
+        clientSession === undefined
+          ? undefined
+          : await storedServerGroup(run.config('server').dbPath, clientSession);
       if (role === 'client') {
         expect(storedState('client', clientSession)).toEqual(expectedState(landed));
-      } else if (clientSession === undefined) {
-        // Only a server killed before its server_hello left its client without a session.
-        expect(point).toBe(1);
       } else {
-        const group = await storedServerGroup(run.config('server').dbPath, clientSession);
-        expect(storedState('server', group)).toEqual(expectedState(landed));
+        expect(storedState('server', serverGroup)).toEqual(expectedState(landed));
       }
+      // Key confirmation (docs/protocol.md section 4): the client stores its session before
+      // its epoch_key_update(1), the server only once it has opened it. A crash between the
+      // two leaves the client a session the server never completed: the server refuses it,
+      // and the client's only way on is a full handshake. Every other crash resumes.
+      const neverCompleted = clientSession !== undefined && serverGroup === undefined;
+      if (neverCompleted) expect(point).toBe(1);
 
       // A new process of the killed role on the same file.
       const recovered = await run.child(role, `${role} (recovered)`, NO_CRASH);
       const [newClient, newServer] =
         role === 'client' ? [recovered, survivor] : [survivor, recovered];
-      const resumed = await newClient.call('connect', { port: newServer.port });
-      // Whatever the client holds must resume: the connection never falls back.
-      expect(resumed.resumed).toBe(clientSession !== undefined);
-      expect(resumed.epoch).toBe(clientSession === undefined ? 1n : clientSession.epoch + 1n);
+      const resumed = await newClient.call('connect', {
+        port: newServer.port,
+        fallback: neverCompleted,
+      });
+      // Whatever both ends hold must resume: the connection never falls back.
+      const resumable = clientSession !== undefined && !neverCompleted;
+      expect(resumed.resumed).toBe(resumable);
+      expect(resumed.epoch).toBe(resumable ? clientSession.epoch + 1n : 1n);
       const echoed = await newClient.call('echo', { text: 'after the crash' });
       expect(echoed.epoch).toBe(resumed.epoch);
       // The new process makes an update, confirmed by its peer.
