@@ -335,11 +335,12 @@ export class ConnectionDriver {
       this.#finish(undefined, false, 'cut');
       return;
     }
-    const reason = (error as { code?: unknown } | null)?.code;
+    // The transport's own words (`connect ECONNREFUSED 127.0.0.1:4433`) carry no secret.
+    const reason = error instanceof Error ? error.message : undefined;
     this.#finish(
       new MlsTlsError(
         'ERR_MLSTLS_ABORTED',
-        typeof reason === 'string' ? `the transport failed (${reason})` : 'the transport failed',
+        reason ? `the transport failed: ${reason}` : 'the transport failed',
         { cause: error },
       ),
       false,
