@@ -1,4 +1,4 @@
-// PROFILE.md section 4, step 4: the initiator's first protected record, epoch_key_update(1),
+// docs/protocol.md section 4, step 4: the initiator's first protected record, epoch_key_update(1),
 // confirms that a live peer holds the Welcome's keys. Until the responder has opened it, it
 // reports nothing, stores nothing and sends no protected record; and until the handshake is
 // complete, a protected record that is not a handshake record is unexpected_message.

@@ -56,6 +56,22 @@ export function collect(socket: Socket): { bytes(): Buffer } {
   return { bytes: () => Buffer.concat(chunks) };
 }
 
+/** A handshake promise and its settlers; a rejection unawaited is no unhandled rejection. */
+function handledHandshake(): {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+} {
+  let resolve: () => void = () => {};
+  let reject: (error: unknown) => void = () => {};
+  const promise = new Promise<void>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
 /** A client on the driver, as a binding would run it: what the suite expects of a good peer. */
 export class GoodClient {
   readonly socket: Socket;
@@ -69,13 +85,8 @@ export class GoodClient {
   constructor(port: number, pin: Uint8Array) {
     this.socket = new Socket({ allowHalfOpen: true });
     this.socket.connect(port, '127.0.0.1');
-    let secure: () => void = () => {};
-    let failed: (error: unknown) => void = () => {};
-    this.handshake = new Promise((resolve, reject) => {
-      secure = resolve;
-      failed = reject;
-    });
-    this.handshake.catch(() => {});
+    const { promise, resolve: secure, reject: failed } = handledHandshake();
+    this.handshake = promise;
     let ended: (end: ConnectionEnd) => void = () => {};
     this.ended = new Promise((resolve) => {
       ended = resolve;
@@ -161,13 +172,8 @@ export class HandClient {
   private constructor(socket: Socket, pin: Uint8Array) {
     this.socket = socket;
     this.initiator = new Initiator(initiatorOptions(pin));
-    let secure: () => void = () => {};
-    let failed: (error: unknown) => void = () => {};
-    this.handshake = new Promise((resolve, reject) => {
-      secure = resolve;
-      failed = reject;
-    });
-    this.handshake.catch(() => {});
+    const { promise, resolve: secure, reject: failed } = handledHandshake();
+    this.handshake = promise;
     socket.on('data', (chunk: Buffer) => {
       if (!this.#reading) return;
       void this.initiator.receive(chunk).then(() => {
