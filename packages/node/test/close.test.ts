@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { Socket } from 'node:net';
+import { createServer as createTcpServer, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MlsTlsError } from '../src/index.js';
 import {
@@ -142,4 +142,49 @@ describe('closure', () => {
     expect(error.cause).toBe(broken);
     await closed(client);
   });
+});
+
+describe('through a plain TCP relay (a port forward, a load balancer)', () => {
+  for (const halfOpen of [false, true]) {
+    it(`an echo exchange ends with the client's end(), no error on either side (relay ${halfOpen ? 'half-closing' : 'of Node defaults'})`, async () => {
+      const serverErrors: Error[] = [];
+      const server = await startServer({}, (socket) => {
+        socket.on('error', (error) => serverErrors.push(error));
+        socket.on('data', (data) => socket.write(data));
+        socket.on('end', () => socket.end());
+      });
+      server.on('tlsClientError', (error: Error) => serverErrors.push(error));
+      const relay = createTcpServer({ allowHalfOpen: halfOpen }, (a) => {
+        const b = new Socket({ allowHalfOpen: halfOpen });
+        b.connect(portOf(server), '127.0.0.1');
+        for (const [from, to] of [
+          [a, b],
+          [b, a],
+        ] as const) {
+          from.on('data', (data: Buffer) => to.write(data));
+          from.on('end', () => to.end());
+          from.on('error', () => to.destroy());
+        }
+      });
+      relay.listen(0, '127.0.0.1');
+      await once(relay, 'listening');
+      try {
+        const client = await connectTo(server, { host: '127.0.0.1', port: portOf(relay) });
+        client.write('hello');
+        const [echo] = (await once(client, 'data')) as [Buffer];
+        expect(echo.toString()).toBe('hello');
+        client.end();
+        client.resume();
+        await closed(client);
+        expect(errorsOf(client)).toEqual([]);
+        // A relay without half-close ends towards the client before the server's close_notify:
+        // a truncation, told by the flag, not an error.
+        if (halfOpen) expect(client.truncated).toBe(false);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(serverErrors).toEqual([]);
+      } finally {
+        relay.close();
+      }
+    });
+  }
 });
