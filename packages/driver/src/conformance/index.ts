@@ -389,7 +389,10 @@ export function describeBindingConformance(
       const took = Date.now() - failedAt;
       console.log(`${name}: a failed connection released after ${took} ms`);
       expect(released).toBe(true);
-      expect(took).toBeLessThan(FLUSH_DEADLINE + 250);
+      // The deadline, plus the reset reaching this peer and a probe: about 60 ms on a quiet
+      // machine. A loaded 2-core runner has delayed the server's timer by 300 ms more; a held
+      // connection (what this guards against) stayed for good.
+      expect(took).toBeLessThan(FLUSH_DEADLINE + 750);
       const stats = await server.stats();
       expect(stats.connectionErrors).toEqual({ ERR_MLSTLS_BAD_RECORD_MAC: 1 });
       await stillServes(server.port, server.key, wait, false);
