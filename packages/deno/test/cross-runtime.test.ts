@@ -5,9 +5,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { connect, createServer, type MlsTlsServer, type MlsTlsSocket } from '@mlstls/node';
 import { MemoryStore } from '@mlstls/storage';
 import { issueCertificate, testPki, within } from '@mlstls/test-support';
@@ -18,9 +17,8 @@ import {
   type ScriptResult,
   serveCommands,
 } from './deno/commands.js';
+import { denoBin, denoRunArgs, packageDir } from './deno-run.js';
 
-const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const denoBin = join(packageDir, 'node_modules', '.bin', 'deno');
 /** A wait for a child: a Deno start on a loaded 2-core CI runner takes seconds. */
 const WAIT = 60_000;
 
@@ -62,19 +60,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A Deno peer (test/deno/peer.ts) and the JSON reports it prints, in order. */
 function startDeno(config: object, env: Record<string, string> = {}) {
-  const child = spawn(
-    denoBin,
-    [
-      'run',
-      '-A',
-      '--no-lock',
-      '--no-check',
-      '--sloppy-imports',
-      'test/deno/peer.ts',
-      JSON.stringify(config),
-    ],
-    { cwd: packageDir, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: 'pipe' },
-  );
+  const child = spawn(denoBin, [...denoRunArgs('test/deno/peer.ts'), JSON.stringify(config)], {
+    cwd: packageDir,
+    env: { ...process.env, ...env, NO_COLOR: '1' },
+    stdio: 'pipe',
+  });
   children.push(child);
   const reports: Record<string, unknown>[] = [];
   let wake: (() => void) | undefined;

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { createServer as createTcpServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { startRelay } from '@mlstls/driver/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MlsTlsError } from '../src/index.js';
 import {
@@ -154,22 +155,9 @@ describe('through a plain TCP relay (a port forward, a load balancer)', () => {
         socket.on('end', () => socket.end());
       });
       server.on('tlsClientError', (error: Error) => serverErrors.push(error));
-      const relay = createTcpServer({ allowHalfOpen: halfOpen }, (a) => {
-        const b = new Socket({ allowHalfOpen: halfOpen });
-        b.connect(portOf(server), '127.0.0.1');
-        for (const [from, to] of [
-          [a, b],
-          [b, a],
-        ] as const) {
-          from.on('data', (data: Buffer) => to.write(data));
-          from.on('end', () => to.end());
-          from.on('error', () => to.destroy());
-        }
-      });
-      relay.listen(0, '127.0.0.1');
-      await once(relay, 'listening');
+      const relay = await startRelay(portOf(server), halfOpen);
       try {
-        const client = await connectTo(server, { host: '127.0.0.1', port: portOf(relay) });
+        const client = await connectTo(server, { host: '127.0.0.1', port: relay.port });
         client.write('hello');
         const [echo] = (await once(client, 'data')) as [Buffer];
         expect(echo.toString()).toBe('hello');

@@ -47,6 +47,7 @@ import {
 } from './peers.js';
 import type { ConformanceConfig, ConformanceStats } from './server.js';
 
+export { startRelay } from './peers.js';
 export type { ConformanceApp, ConformanceConfig, ConformanceStats } from './server.js';
 
 /** A binding's server in its process, as the suite sees it. */
