@@ -14,7 +14,7 @@ export const ContentType = {
 export type ContentType = (typeof ContentType)[keyof typeof ContentType];
 
 /**
- * Handshake message types (PROFILE.md section 2). 192 to 194 are this profile's own and
+ * Handshake message types (PROFILE.md section 2). 192 to 195 are this profile's own and
  * provisional: the TLS registry has no private-use range.
  */
 export const HandshakeType = {
@@ -24,6 +24,7 @@ export const HandshakeType = {
   connection_update: 192,
   epoch_key_update: 193,
   resumption: 194,
+  resumption_accept: 195,
 } as const;
 export type HandshakeType = (typeof HandshakeType)[keyof typeof HandshakeType];
 
@@ -38,6 +39,7 @@ export const KEY_CHANGING_HANDSHAKE_TYPES: ReadonlySet<number> = new Set<number>
   HandshakeType.connection_update,
   HandshakeType.epoch_key_update,
   HandshakeType.resumption,
+  HandshakeType.resumption_accept,
 ]);
 
 /** RFC 8446 6 AlertLevel. TLS 1.3 derives severity from the description; the level is kept. */

@@ -85,6 +85,11 @@ export const ErrorCode = {
   ERR_MLSTLS_SESSION_SUPERSEDED: AlertDescription.unknown_psk_identity,
   /** A session store failed (a lost Redis connection, a full disk, a record it cannot read). */
   ERR_MLSTLS_STORAGE: AlertDescription.internal_error,
+  /**
+   * A session store did not answer within its deadline (a hung Redis, a SQLite file another
+   * process keeps locked). What the call asked may or may not have happened.
+   */
+  ERR_MLSTLS_STORAGE_TIMEOUT: AlertDescription.internal_error,
 } as const;
 export type ErrorCode = keyof typeof ErrorCode;
 

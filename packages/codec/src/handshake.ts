@@ -44,13 +44,23 @@ export interface Resumption {
   readonly commit: Uint8Array;
 }
 
+/** The length of resumption_accept's `responder_random`. */
+export const RESPONDER_RANDOM_LENGTH = 32;
+
+/** PROFILE.md section 2 (revision 2): `opaque responder_random[32]`. */
+export interface ResumptionAccept {
+  readonly msgType: typeof HandshakeType.resumption_accept;
+  readonly responderRandom: Uint8Array;
+}
+
 export type HandshakeMessage =
   | ClientHello
   | ServerHello
   | KeyUpdate
   | ConnectionUpdate
   | EpochKeyUpdate
-  | Resumption;
+  | Resumption
+  | ResumptionAccept;
 
 /** msg_type and uint24 length. */
 export const HANDSHAKE_HEADER_LENGTH = 4;
@@ -116,6 +126,12 @@ export function decodeHandshakeBody(msgType: HandshakeType, body: Uint8Array): H
         msgType,
         commit: checkMlsMessage(body, MlsWireFormat.mls_private_message, 'Resumption'),
       };
+    case HandshakeType.resumption_accept: {
+      const reader = new Reader(body, 'ResumptionAccept');
+      const responderRandom = reader.bytes(RESPONDER_RANDOM_LENGTH);
+      reader.end();
+      return { msgType, responderRandom };
+    }
     case HandshakeType.key_update: {
       const reader = new Reader(body, 'KeyUpdate');
       const requestUpdate = reader.u8();
@@ -157,6 +173,14 @@ function encodeBody(message: HandshakeMessage): Uint8Array {
       );
     case HandshakeType.resumption:
       return checkOwnMlsMessage(message.commit, MlsWireFormat.mls_private_message, 'Resumption');
+    case HandshakeType.resumption_accept:
+      if (message.responderRandom.length !== RESPONDER_RANDOM_LENGTH) {
+        throw new MlsTlsError(
+          'ERR_MLSTLS_ENCODE',
+          `a responder_random of ${message.responderRandom.length} bytes`,
+        );
+      }
+      return message.responderRandom;
     case HandshakeType.key_update:
       if (
         message.requestUpdate !== KeyUpdateRequest.update_not_requested &&

@@ -33,7 +33,9 @@ export {
   type HandshakeHeader,
   type HandshakeMessage,
   type KeyUpdate,
+  RESPONDER_RANDOM_LENGTH,
   type Resumption,
+  type ResumptionAccept,
   type ServerHello,
 } from './handshake.js';
 export { type LengthBytes, MAX_VARINT, Reader } from './reader.js';

@@ -97,7 +97,7 @@ describe('record layer code points (RFC 8446 5)', () => {
 });
 
 describe('handshake code points (PROFILE.md 2)', () => {
-  it('define HandshakeType 1, 2, 24, 192, 193, 194', () => {
+  it('define HandshakeType 1, 2, 24, 192, 193, 194, 195', () => {
     expect({ ...HandshakeType }).toEqual({
       client_hello: 1,
       server_hello: 2,
@@ -105,16 +105,17 @@ describe('handshake code points (PROFILE.md 2)', () => {
       connection_update: 192,
       epoch_key_update: 193,
       resumption: 194,
+      resumption_accept: 195,
     });
     expect(HANDSHAKE_HEADER_LENGTH).toBe(4);
   });
 
-  it('list exactly the six key-changing handshake types', () => {
+  it('list exactly the seven key-changing handshake types', () => {
     expect([...KEY_CHANGING_HANDSHAKE_TYPES].sort((a, b) => a - b)).toEqual([
-      1, 2, 24, 192, 193, 194,
+      1, 2, 24, 192, 193, 194, 195,
     ]);
     for (let t = 0; t < 256; t++) {
-      expect(KEY_CHANGING_HANDSHAKE_TYPES.has(t)).toBe([1, 2, 24, 192, 193, 194].includes(t));
+      expect(KEY_CHANGING_HANDSHAKE_TYPES.has(t)).toBe([1, 2, 24, 192, 193, 194, 195].includes(t));
     }
   });
 
@@ -172,6 +173,7 @@ describe('ErrorCode and MlsTlsError', () => {
       ERR_MLSTLS_UNKNOWN_PSK_IDENTITY: 115,
       ERR_MLSTLS_SESSION_SUPERSEDED: 115,
       ERR_MLSTLS_STORAGE: 80,
+      ERR_MLSTLS_STORAGE_TIMEOUT: 80,
     });
   });
 

@@ -18,7 +18,7 @@ import {
   handshakeArb,
 } from './helpers.js';
 
-const KNOWN_TYPES = [1, 2, 24, 192, 193, 194];
+const KNOWN_TYPES = [1, 2, 24, 192, 193, 194, 195];
 const MLS_TYPES = [
   { msgType: 1, field: 'keyPackage', wireFormat: 5 },
   { msgType: 2, field: 'welcome', wireFormat: 3 },
@@ -196,7 +196,7 @@ describe('decodeHandshake on hostile input', () => {
     const unknown = Array.from({ length: 256 }, (_, i) => i).filter(
       (t) => !KNOWN_TYPES.includes(t),
     );
-    expect(unknown).toHaveLength(250);
+    expect(unknown).toHaveLength(249);
     for (const msgType of unknown) {
       expectError(() => decodeHandshake(frame(msgType, [0])), 'ERR_MLSTLS_UNEXPECTED_MESSAGE', 10);
       expectError(
@@ -227,6 +227,18 @@ describe('decodeHandshake on hostile input', () => {
       );
     }
     expect(decodeHandshake(frame(193, [0, 0, 0, 7]))).toEqual({ msgType: 193, epoch: 7 });
+  });
+
+  it('rejects a ResumptionAccept body of other than 32 bytes with decode_error', () => {
+    for (const length of [0, 1, 31, 33, 64]) {
+      expectError(
+        () => decodeHandshake(frame(195, new Uint8Array(length))),
+        'ERR_MLSTLS_DECODE',
+        50,
+      );
+    }
+    const random = Uint8Array.from({ length: 32 }, (_, i) => i);
+    expect(decodeHandshake(frame(195, random))).toEqual({ msgType: 195, responderRandom: random });
   });
 
   it('rejects an MLSMessage whose version is not mls10 with illegal_parameter', () => {
@@ -366,6 +378,16 @@ describe('encodeHandshake refuses what the profile forbids with ERR_MLSTLS_ENCOD
   it('refuses an EpochKeyUpdate epoch outside uint32', () => {
     for (const epoch of [2 ** 32, -1, 1.5]) {
       expectError(() => encodeHandshake({ msgType: 193, epoch }), 'ERR_MLSTLS_ENCODE', 80);
+    }
+  });
+
+  it('refuses a responder_random of other than 32 bytes', () => {
+    for (const length of [0, 31, 33]) {
+      expectError(
+        () => encodeHandshake({ msgType: 195, responderRandom: new Uint8Array(length) }),
+        'ERR_MLSTLS_ENCODE',
+        80,
+      );
     }
   });
 

@@ -61,6 +61,9 @@ export const handshakeArb: fc.Arbitrary<HandshakeMessage> = fc.oneof(
     .integer({ min: 0, max: 2 ** 32 - 1 })
     .map((epoch): HandshakeMessage => ({ msgType: 193, epoch })),
   mlsArb(2).map((commit): HandshakeMessage => ({ msgType: 194, commit })),
+  fc
+    .uint8Array({ minLength: 32, maxLength: 32 })
+    .map((responderRandom): HandshakeMessage => ({ msgType: 195, responderRandom })),
 );
 
 /** The body bytes a message must encode to, computed independently of the codec. */
@@ -85,5 +88,7 @@ export function expectedBody(message: HandshakeMessage): Uint8Array {
     }
     case 194:
       return message.commit;
+    case 195:
+      return message.responderRandom;
   }
 }
