@@ -31,10 +31,11 @@ import type { TrustAnchors } from '@mlstls/x509';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import type { VerifyPeer } from './authentication.js';
 import { debug, startTrace, type TraceEnd, trace } from './diagnostics.js';
+import { withoutExporterSecret } from './group.js';
 import { type EndpointCredential, exportFromGroup, mlsImplementationFor } from './mls.js';
 import type { ProtocolName } from './negotiation.js';
 import type { EpochCause, HandshakeInfo, Output, SessionSnapshot } from './output.js';
-import { sessionRecord } from './session.js';
+import { isStoreFault, sessionRecord } from './session.js';
 import type { SuiteParameters } from './suites.js';
 import type { Role, TrafficKeys } from './traffic.js';
 
@@ -91,6 +92,14 @@ export interface EndpointOptions {
    * Without a store nothing is written, and a responder refuses every resumption.
    */
   readonly store?: SessionStore;
+  /**
+   * Whether a store failure ends the connection (default false). By default a store that
+   * fails or misses its deadline costs only resumption: the handshake completes, the connection
+   * goes on unstored and reports the failure once (a `storeError` output); a resumption the
+   * store cannot serve falls back to a full handshake. With true the failure is fatal
+   * (`ERR_MLSTLS_STORAGE`, `ERR_MLSTLS_STORAGE_TIMEOUT`).
+   */
+  readonly strictStore?: boolean;
 }
 
 /** BoringSSL's flood limits (PROFILE.md section 1). */
@@ -141,6 +150,8 @@ export abstract class Endpoint {
   /** The highest update request that a commit in flight answers. */
   #updateInFlight = 0;
   #updateWaiters: UpdateWaiter[] = [];
+  /** The store failure after which this connection stopped using its store. */
+  #storeError: MlsTlsError | undefined;
   /** Settles with the handshake, for the `mlstls:handshake` or `mlstls:resume` trace. */
   #handshakeTraced: TraceEnd<HandshakeInfo> | undefined;
 
@@ -305,16 +316,57 @@ export abstract class Endpoint {
 
   /**
    * Persist before send (section 5): writes the state to the store, if there is one, and hands
-   * it out as a `persist` output, if wanted, before any output that depends on it.
+   * it out as a `persist` output, if wanted, before any output that depends on it. A store that
+   * fails or misses its deadline costs the connection its resumability, not its life (unless
+   * `strictStore`): the store is left alone from then on, and the stale state it holds makes the
+   * next resumption fall back to a full handshake. A `required` write fails the step instead.
    */
-  protected async persist(make: () => Omit<SessionSnapshot, 'record'>): Promise<void> {
-    const { store, persist } = this.options;
+  protected async persist(
+    make: () => Omit<SessionSnapshot, 'record'>,
+    required = false,
+  ): Promise<void> {
+    const { persist } = this.options;
+    const store = this.store;
     const wanted = typeof persist === 'function' ? persist() : persist !== false;
     if (store === undefined && !wanted) return;
     const partial = make();
     const snapshot: SessionSnapshot = { ...partial, record: sessionRecord(partial) };
-    if (store !== undefined) await this.save(store, snapshot);
+    if (store !== undefined) {
+      try {
+        await this.save(store, snapshot);
+      } catch (error) {
+        // A write the step cannot do without (a resumption's compare-and-set) fails it.
+        if (required) throw error;
+        this.storeFailed(error);
+      }
+    }
     if (wanted) this.emit({ type: 'persist', snapshot });
+  }
+
+  /**
+   * The session store this connection still uses: `undefined` without one, and once it failed
+   * (`storeError`).
+   */
+  protected get store(): SessionStore | undefined {
+    return this.#storeError === undefined ? this.options.store : undefined;
+  }
+
+  /**
+   * A store call failed. A store fault (`ERR_MLSTLS_STORAGE`, `ERR_MLSTLS_STORAGE_TIMEOUT`) is
+   * reported once as a `storeError` output and the store is not asked again by this connection;
+   * with `strictStore`, or for any other error (a lost race, a refusal), it is rethrown.
+   */
+  protected storeFailed(error: unknown): void {
+    if (!isStoreFault(error) || this.options.strictStore === true) throw error;
+    if (this.#storeError !== undefined) return;
+    this.#storeError = error;
+    debug('%s: the session store failed (%s); going on without it', this.role, error.code);
+    this.emit({ type: 'storeError', error });
+  }
+
+  /** The store failure that made this connection stop storing its session, if one did. */
+  get storeError(): MlsTlsError | undefined {
+    return this.#storeError;
   }
 
   /** Writes a snapshot to the store by compare-and-set, as the role's rules say. */
@@ -349,12 +401,27 @@ export abstract class Endpoint {
     }
   }
 
-  /** Derives and stages the keys of the epoch `group` is in, and logs it if asked. */
-  protected async enterEpoch(group: ClientState, keys: TrafficKeys): Promise<void> {
+  /**
+   * Derives and stages the keys of the epoch `group` is in, and logs it if asked. `context` is
+   * the responder's random for the first epoch of a resumed connection, empty otherwise
+   * (PROFILE.md section 3). Returns the group without its exporter secret, which the keys
+   * replace: the caller keeps that one.
+   */
+  protected async enterEpoch(
+    group: ClientState,
+    keys: TrafficKeys,
+    context?: Uint8Array,
+  ): Promise<ClientState> {
     const { hash } = keys.suite;
     const cs = await this.ciphersuite();
     const length = group.keySchedule.exporterSecret.length;
-    const masterSecret = await exportFromGroup(group, MASTER_SECRET_EXPORTER_LABEL, length, cs);
+    const masterSecret = await exportFromGroup(
+      group,
+      MASTER_SECRET_EXPORTER_LABEL,
+      length,
+      cs,
+      context,
+    );
     try {
       const epoch = group.groupContext.epoch;
       if (this.options.keyLog?.() === true) {
@@ -366,6 +433,7 @@ export abstract class Endpoint {
     } finally {
       masterSecret.fill(0);
     }
+    return withoutExporterSecret(group);
   }
 
   /** The ts-mls ciphersuite of this connection. */

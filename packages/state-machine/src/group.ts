@@ -356,7 +356,26 @@ function withoutPastEpochs(group: ClientState): ClientState {
   return { ...group, historicalReceiverData: new Map() };
 }
 
-/** The group state as bytes, for a snapshot (ts-mls's own encoding). */
+/**
+ * The group state as bytes, for a snapshot (ts-mls's own encoding), without its exporter
+ * secret: no stored state holds one (PROFILE.md section 3), so a copy of the store taken
+ * during an epoch cannot open that epoch's records. The live state keeps it until the epoch's
+ * master secret exists (`withoutExporterSecret`).
+ */
 export function encodeGroup(group: ClientState): Uint8Array {
-  return encodeGroupState(group);
+  return encodeGroupState({
+    ...group,
+    keySchedule: { ...group.keySchedule, exporterSecret: NO_SECRET },
+  });
 }
+
+/**
+ * The live state once its epoch's master secret is derived: the exporter secret is erased and
+ * gone (section 3). Everything the epoch's records need then lives in the traffic keys.
+ */
+export function withoutExporterSecret(group: ClientState): ClientState {
+  group.keySchedule.exporterSecret.fill(0);
+  return { ...group, keySchedule: { ...group.keySchedule, exporterSecret: NO_SECRET } };
+}
+
+const NO_SECRET = new Uint8Array(0);

@@ -1,6 +1,5 @@
 import { AlertDescription, type HandshakeMessage, HandshakeType, MlsTlsError } from '@mlstls/codec';
 import {
-  SESSION_FORMAT,
   type SessionRecord,
   type SessionStore,
   type SessionVersion,
@@ -25,7 +24,13 @@ import {
 import { encodeKeyPackageMessage, loadCiphersuite, mlsImplementationFor } from './mls.js';
 import { agreedProtocol, offerExtensions, protocolBytes, serverNameToSend } from './negotiation.js';
 import type { HandshakeInfo, PeerCredential, SessionSnapshot } from './output.js';
-import { callStore, decodeCommitList, decodeGroup, MAX_UNCONFIRMED_COMMITS } from './session.js';
+import {
+  callStore,
+  decodeCommitList,
+  decodeGroup,
+  isReadableFormat,
+  MAX_UNCONFIRMED_COMMITS,
+} from './session.js';
 import { type CiphersuiteChoice, type SuiteParameters, suiteParameters } from './suites.js';
 import { TrafficKeys } from './traffic.js';
 
@@ -91,8 +96,13 @@ type InitiatorState =
   /** 1: SYNCED. */
   | { readonly name: 'synced' }
   /**
-   * 2: AWAIT_CONFIRM, its own update sent; or its resumption flight (section 6), which the
-   * responder's epoch_key_update completes as a handshake.
+   * 2, resumption flight sent (section 6): waiting for resumption_accept, whose random keys the
+   * resumed epoch. No keys exist yet, and a refusal comes as a plaintext alert.
+   */
+  | { readonly name: 'awaitResumptionAccept'; readonly resumption: ResumedInfo }
+  /**
+   * 2: AWAIT_CONFIRM, its own update sent; or, after resumption_accept, its resumption flight,
+   * which the responder's epoch_key_update completes as a handshake.
    */
   | {
       readonly name: 'awaitConfirm';
@@ -158,7 +168,7 @@ export class Initiator extends Endpoint {
     return this.run(async () => {
       const cs = await this.ciphersuite();
       const stored = await this.#loadSession();
-      if (stored !== undefined) return this.#resume(stored, cs);
+      if (stored !== undefined && (await this.#resume(stored, cs))) return;
       this.beginHandshake('handshake');
       const credential =
         this.options.credential ??
@@ -217,6 +227,11 @@ export class Initiator extends Endpoint {
           return this.#applyPeerUpdate(group);
         }
         break;
+      case 'awaitResumptionAccept':
+        if (message.msgType === HandshakeType.resumption_accept) {
+          return this.#accepted(message.responderRandom, state.resumption);
+        }
+        break;
       case 'awaitConfirm':
         // I, 2, epoch_key_update(n+1): switch receiving; drop pending; persist. After a
         // resumption flight, receiving is already at n+1: the reply is its first record.
@@ -257,9 +272,8 @@ export class Initiator extends Endpoint {
   protected override async startUpdate(): Promise<void> {
     const cs = await this.ciphersuite();
     const update = await createSelfUpdate(this.#group!, cs);
-    this.#group = update.group;
+    this.#group = await this.enterEpoch(update.group, this.keys!);
     this.#unconfirmed.push(update);
-    await this.enterEpoch(update.group, this.keys!);
     this.#state = { name: 'awaitConfirm' };
     await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.connection_update, update: update.commit });
@@ -281,7 +295,7 @@ export class Initiator extends Endpoint {
     await this.persist(() => this.#snapshot());
     const keys = new TrafficKeys(this.#suite, 'initiator', this.provider);
     this.keys = keys;
-    await this.enterEpoch(group, keys);
+    this.#group = await this.enterEpoch(group, keys);
     keys.switchSend(1n);
     keys.switchReceive(1n);
     // Section 4, step 4: key confirmation. The first protected record proves to the responder
@@ -305,15 +319,22 @@ export class Initiator extends Endpoint {
    * connection makes a full handshake.
    */
   async #loadSession(): Promise<Resumable | undefined> {
-    const { store, sessionId, session, resume } = this.options as InitiatorOptions;
+    const { sessionId, session, resume } = this.options as InitiatorOptions;
+    const store = this.store;
     if (resume === false) return undefined;
     let record = session;
     if (record === undefined && store !== undefined) {
-      record = await callStore('read', () => store.get(sessionId!));
+      try {
+        record = await callStore('read', () => store.get(sessionId!));
+      } catch (error) {
+        // A store that cannot be read costs the resumption only: a full handshake follows.
+        this.storeFailed(error);
+        return undefined;
+      }
       this.#expected = record === undefined ? null : versionOf(record);
     }
     if (record === undefined) return undefined;
-    const group = record.format === SESSION_FORMAT ? decodeGroup(record.state) : undefined;
+    const group = isReadableFormat(record.format) ? decodeGroup(record.state) : undefined;
     const unconfirmed =
       group === undefined
         ? undefined
@@ -327,8 +348,12 @@ export class Initiator extends Endpoint {
       return { group, unconfirmed };
     }
     if (session === undefined && store !== undefined) {
-      await callStore('delete', () => store.delete(sessionId!));
-      this.#expected = null;
+      try {
+        await callStore('delete', () => store.delete(sessionId!));
+        this.#expected = null;
+      } catch (error) {
+        this.storeFailed(error);
+      }
     }
     return undefined;
   }
@@ -336,10 +361,11 @@ export class Initiator extends Endpoint {
   /**
    * Section 6: a new self-update C' on the stored state, stored with the flight before it is
    * sent: every unconfirmed commit as connection_update, then resumption(C'), in plaintext.
-   * Both directions then use C's epoch, whose keys have never protected a record.
+   * C's epoch, keyed with the responder's random once resumption_accept brings it, has never
+   * protected a record. False when the store could not keep the flight: nothing was sent, and
+   * the connection makes a full handshake instead.
    */
-  async #resume(stored: Resumable, cs: CiphersuiteImpl): Promise<void> {
-    this.beginHandshake('resume', stored.group.groupContext.epoch);
+  async #resume(stored: Resumable, cs: CiphersuiteImpl): Promise<boolean> {
     const peer = peerCredential(stored.group);
     const authentication = await this.#authenticate(peer);
     const alpnProtocol = agreedProtocol(stored.group);
@@ -347,26 +373,43 @@ export class Initiator extends Endpoint {
     this.#group = update.group;
     this.#peer = peer;
     this.#unconfirmed = [...stored.unconfirmed.map((commit) => ({ commit, consumed: [] })), update];
-    this.#state = {
-      name: 'awaitConfirm',
-      resumption: {
-        ...authentication,
-        ...(alpnProtocol === undefined ? {} : { alpnProtocol }),
-      },
+    const resumption = {
+      ...authentication,
+      ...(alpnProtocol === undefined ? {} : { alpnProtocol }),
     };
+    this.#state = { name: 'awaitResumptionAccept', resumption };
     this.#mustWin = true;
     await this.persist(() => this.#snapshot());
     this.#mustWin = false;
+    if (this.storeError !== undefined) {
+      // Persist before send: a flight the store does not hold is not sent.
+      for (const secret of update.consumed) secret.fill(0);
+      this.#unconfirmed = [];
+      this.#state = { name: 'start' };
+      return false;
+    }
+    this.beginHandshake('resume', stored.group.groupContext.epoch);
     for (const commit of stored.unconfirmed) {
       this.sendHandshake({ msgType: HandshakeType.connection_update, update: commit }, true);
     }
     this.sendHandshake({ msgType: HandshakeType.resumption, commit: update.commit }, true);
+    return true;
+  }
+
+  /**
+   * Section 6: resumption_accept keys the resumed epoch with the responder's random. Both
+   * directions switch to it; the first protected record is this side's key confirmation,
+   * epoch_key_update(m), and the responder's own epoch_key_update(m) completes the resumption.
+   */
+  async #accepted(responderRandom: Uint8Array, resumption: ResumedInfo): Promise<void> {
     const keys = new TrafficKeys(this.#suite, 'initiator', this.provider);
     this.keys = keys;
-    await this.enterEpoch(update.group, keys);
-    const epoch = update.group.groupContext.epoch;
-    keys.switchSend(epoch);
-    keys.switchReceive(epoch);
+    this.#group = await this.enterEpoch(this.#group!, keys, responderRandom);
+    const epoch = this.#group.groupContext.epoch;
+    this.#state = { name: 'awaitConfirm', resumption };
+    this.switchReceive(epoch, 'resumption');
+    this.switchSend(epoch, 'resumption');
+    this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
   }
 
   /** The responder's epoch_key_update answered the flight: the connection is resumed. */
@@ -412,29 +455,31 @@ export class Initiator extends Endpoint {
 
   /** Section 6: a refused resumption (or one another connection made first) is followed by a full handshake. */
   protected override reconnectAfter(error: MlsTlsError): boolean {
-    const state = this.#state;
     return (
       this.handshake === undefined &&
-      state.name === 'awaitConfirm' &&
-      state.resumption !== undefined &&
+      this.#state.name === 'awaitResumptionAccept' &&
       (this.#refused || error.code === 'ERR_MLSTLS_SESSION_SUPERSEDED')
     );
   }
 
   /** Section 6: a refused resumption forgets the stored session. */
   protected override async peerAlert(description: AlertDescription): Promise<MlsTlsError> {
-    const state = this.#state;
     if (
       description !== AlertDescription.unknown_psk_identity ||
-      state.name !== 'awaitConfirm' ||
-      state.resumption === undefined
+      this.#state.name !== 'awaitResumptionAccept'
     ) {
       return super.peerAlert(description);
     }
     this.#refused = true;
-    const { store, sessionId } = this.options as InitiatorOptions;
+    const { sessionId } = this.options as InitiatorOptions;
+    const store = this.store;
     if (store !== undefined && this.#storing) {
-      await callStore('delete', () => store.delete(sessionId!));
+      try {
+        await callStore('delete', () => store.delete(sessionId!));
+      } catch (error) {
+        // The fallback makes a full handshake whatever the store holds (`resume: false`).
+        this.storeFailed(error);
+      }
     }
     return new MlsTlsError(
       'ERR_MLSTLS_UNKNOWN_PSK_IDENTITY',
@@ -463,8 +508,7 @@ export class Initiator extends Endpoint {
   }
 
   async #applyPeerUpdate(group: ClientState): Promise<void> {
-    this.#group = group;
-    await this.enterEpoch(group, this.keys!);
+    this.#group = await this.enterEpoch(group, this.keys!);
     this.#state = { name: 'awaitPeerEpochKeyUpdate' };
     await this.persist(() => this.#snapshot());
     const epoch = group.groupContext.epoch;

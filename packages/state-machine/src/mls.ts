@@ -47,15 +47,20 @@ export function mlsImplementationFor(provider: CryptoProvider): MlsImplementatio
 }
 
 /**
- * The implementation of `name` ts-mls runs on, with its randomness taken from `random` (path
- * and epoch secrets, reuse guards). HPKE and signature key generation draw from the platform's
- * CSPRNG themselves.
+ * The implementation of `name` ts-mls runs on, with its randomness taken from `random`. On
+ * node:crypto that is all of it: path and epoch secrets, reuse guards, HPKE key pairs and
+ * ephemeral keys, signature keys; so an endpoint given a seeded `random` is deterministic (the
+ * model checker relies on it). The portable implementation's HPKE and signature key generation
+ * draw from the platform's CSPRNG themselves.
  */
 export async function loadCiphersuite(
   name: CiphersuiteName,
   random: (length: number) => Uint8Array,
   implementation: MlsImplementation,
 ): Promise<CiphersuiteImpl> {
+  const seeded =
+    implementation === 'node' ? nodeCiphersuite(name, { randomBytes: random }) : undefined;
+  if (seeded !== undefined) return seeded;
   return { ...(await sharedCiphersuite(name, implementation)), rng: { randomBytes: random } };
 }
 
@@ -121,14 +126,23 @@ export function peerLeafIndex(state: ClientState): number {
   return state.privatePath.leafIndex === 0 ? 1 : 0;
 }
 
-/** The MLS-Exporter output of the group's current epoch. */
+/**
+ * The MLS-Exporter output of the group's current epoch, with `context` (empty but for the first
+ * epoch of a resumed connection, which takes the responder's random: PROFILE.md section 3).
+ */
 export function exportFromGroup(
   state: ClientState,
   label: string,
   length: number,
   cs: CiphersuiteImpl,
+  context: Uint8Array = new Uint8Array(0),
 ): Promise<Uint8Array> {
-  return mlsExporter(state.keySchedule.exporterSecret, label, new Uint8Array(0), length, cs);
+  const { exporterSecret } = state.keySchedule;
+  if (exporterSecret.length === 0) {
+    // A state restored from storage: it is only ever the base of a new commit (section 3).
+    throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'no exporter secret in this epoch');
+  }
+  return mlsExporter(exporterSecret, label, context, length, cs);
 }
 
 /** Whether two leaves hold the same credential and signature key. */

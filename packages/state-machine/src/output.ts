@@ -86,6 +86,12 @@ export type Output =
   | { readonly type: 'keyLog'; readonly line: string }
   | { readonly type: 'peerClosed' }
   /**
+   * The session store failed (`ERR_MLSTLS_STORAGE`) or missed its deadline
+   * (`ERR_MLSTLS_STORAGE_TIMEOUT`): the connection goes on without it and cannot be resumed from
+   * its latest state. Reported once; not with `strictStore`, where the failure is fatal.
+   */
+  | { readonly type: 'storeError'; readonly error: MlsTlsError }
+  /**
    * The connection failed. `reconnect` is true when a full handshake on a new transport is the
    * way on (a refused resumption, section 6): the stored session is gone, nothing was said to
    * the application yet.

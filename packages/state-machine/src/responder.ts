@@ -1,6 +1,10 @@
-import { type HandshakeMessage, HandshakeType, MlsTlsError } from '@mlstls/codec';
 import {
-  SESSION_FORMAT,
+  type HandshakeMessage,
+  HandshakeType,
+  MlsTlsError,
+  RESPONDER_RANDOM_LENGTH,
+} from '@mlstls/codec';
+import {
   type SessionRecord,
   type SessionStore,
   type SessionVersion,
@@ -40,6 +44,7 @@ import {
   callStore,
   decodeGroup,
   decodeResponderPending,
+  isReadableFormat,
   MAX_UNCONFIRMED_COMMITS,
 } from './session.js';
 import {
@@ -80,7 +85,9 @@ type ResponderState =
   | { readonly name: 'awaitClientHello' }
   /**
    * Section 4, step 4: server_hello sent, waiting for the initiator's epoch_key_update(1), the
-   * proof that a live peer holds the keys. Nothing is stored or reported before it.
+   * proof that a live peer holds the keys. Nothing is stored or reported before it. After a
+   * resumption (section 6) the same wait for epoch_key_update(m), with the session already
+   * stored (its compare-and-set decided the flight) and this side's own epoch_key_update sent.
    */
   | { readonly name: 'awaitKeyConfirmation'; readonly handshake: Omit<HandshakeInfo, 'crypto'> }
   /** A resumption flight (section 6) has begun: connection_updates, until its resumption. */
@@ -100,8 +107,6 @@ export class Responder extends Endpoint {
   #peer: PeerCredential | undefined;
   /** The stored version the next write expects: `null` (none) until a session is stored. */
   #expected: SessionVersion | null = null;
-  /** Whether the next write answers a resumption flight: losing it refuses the flight. */
-  #resuming = false;
 
   /** The ALPN protocols spoken, as bytes, most preferred first. */
   readonly #protocols: readonly Uint8Array[];
@@ -154,16 +159,23 @@ export class Responder extends Endpoint {
           return this.#resume([], message.commit);
         }
         break;
-      case 'awaitKeyConfirmation':
-        // Any first record other than epoch_key_update(1) is unexpected_message (section 4).
-        if (message.msgType === HandshakeType.epoch_key_update && message.epoch === 1) {
+      case 'awaitKeyConfirmation': {
+        // Any first record other than epoch_key_update(epoch) is unexpected_message (section 4).
+        const { handshake } = state;
+        if (
+          message.msgType === HandshakeType.epoch_key_update &&
+          BigInt(message.epoch) === handshake.epoch
+        ) {
           this.#state = { name: 'synced' };
-          await this.persist(() => this.#snapshot());
-          this.keys!.switchSend(1n);
-          this.completeHandshake(state.handshake);
+          if (!handshake.resumed) {
+            await this.persist(() => this.#snapshot());
+            this.keys!.switchSend(handshake.epoch);
+          }
+          this.completeHandshake(handshake);
           return;
         }
         break;
+      }
       case 'awaitResumption':
         if (message.msgType === HandshakeType.connection_update) {
           // The initiator gives up resuming before it holds this many commits.
@@ -276,7 +288,7 @@ export class Responder extends Endpoint {
     this.sendHandshake({ msgType: HandshakeType.server_hello, welcome }, true);
     const keys = new TrafficKeys(suite, 'responder', this.provider);
     this.keys = keys;
-    await this.enterEpoch(group, keys);
+    this.#group = await this.enterEpoch(group, keys);
     // Receiving only: no protected record goes out before the initiator's key confirmation,
     // so a failure until then is a plaintext alert.
     keys.switchReceive(1n);
@@ -335,12 +347,12 @@ export class Responder extends Endpoint {
    * `unknown_psk_identity`, and nothing stored changes.
    */
   async #resume(updates: readonly Uint8Array[], last: Uint8Array): Promise<void> {
-    const store = this.options.store;
+    const store = this.store;
     if (store === undefined) throw refusal('this responder keeps no sessions');
     const { groupId } = headerOf(last);
-    const record = await callStore('read', () => store.get(groupId));
+    const record = await readRefusing(() => store.get(groupId));
     if (record === undefined) throw refusal('no stored session for this group');
-    let group = record.format === SESSION_FORMAT ? decodeGroup(record.state) : undefined;
+    let group = isReadableFormat(record.format) ? decodeGroup(record.state) : undefined;
     const suite = group === undefined ? undefined : findSuite(group.groupContext.cipherSuite);
     if (group === undefined || suite === undefined || !this.#accepted.includes(suite)) {
       throw refusal('a stored session this responder cannot resume');
@@ -379,28 +391,41 @@ export class Responder extends Endpoint {
     const alpnProtocol = agreedProtocol(group);
     this.#group = group;
     this.#peer = peer;
-    this.#state = { name: 'synced' };
+    const epoch = group.groupContext.epoch;
+    this.#state = {
+      name: 'awaitKeyConfirmation',
+      handshake: {
+        ciphersuite: suite.name,
+        epoch,
+        groupId,
+        peer,
+        ...authentication,
+        ...(alpnProtocol === undefined ? {} : { alpnProtocol }),
+        resumed: true,
+      },
+    };
+    // The compare-and-set decides the flight: of two resumptions of one stored state only one
+    // wins, and a store that cannot take the write cannot answer one (the initiator then makes
+    // a full handshake).
     this.#expected = versionOf(record);
-    this.#resuming = true;
-    await this.persist(() => this.#snapshot());
-    this.#resuming = false;
+    try {
+      await this.persist(() => this.#snapshot(), true);
+    } catch (error) {
+      if (error instanceof MlsTlsError && error.code === 'ERR_MLSTLS_UNKNOWN_PSK_IDENTITY') {
+        throw error;
+      }
+      throw refusal('the session store cannot take the resumed state', error);
+    }
+    const responderRandom = this.options.random(RESPONDER_RANDOM_LENGTH);
+    this.sendHandshake({ msgType: HandshakeType.resumption_accept, responderRandom }, true);
     const keys = new TrafficKeys(suite, 'responder', this.provider);
     this.keys = keys;
-    await this.enterEpoch(group, keys);
-    const epoch = group.groupContext.epoch;
+    this.#group = await this.enterEpoch(group, keys, responderRandom);
     keys.switchSend(epoch);
     keys.switchReceive(epoch);
-    // Its first record under epoch m's keys: the proof that it holds them.
+    // Its first record under epoch m's keys: the proof that it holds them. The initiator's own
+    // epoch_key_update(m) completes the resumption (awaitKeyConfirmation).
     this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
-    this.completeHandshake({
-      ciphersuite: suite.name,
-      epoch,
-      groupId,
-      peer,
-      ...authentication,
-      ...(alpnProtocol === undefined ? {} : { alpnProtocol }),
-      resumed: true,
-    });
   }
 
   /**
@@ -416,7 +441,9 @@ export class Responder extends Endpoint {
       this.#expected = versionOf(record);
       return;
     }
-    if (this.#resuming) throw refusal('another connection resumed this session first');
+    if (this.#state.name === 'awaitKeyConfirmation') {
+      throw refusal('another connection resumed this session first');
+    }
     throw new MlsTlsError(
       'ERR_MLSTLS_SESSION_SUPERSEDED',
       'the stored session moved on without this connection',
@@ -430,9 +457,8 @@ export class Responder extends Endpoint {
 
   /** Persist; send epoch_key_update(n+1); switch sending and receiving to n+1. */
   async #confirmEpoch(cause: 'local' | 'peer'): Promise<void> {
-    const group = this.#group!;
-    const epoch = group.groupContext.epoch;
-    await this.enterEpoch(group, this.keys!);
+    const epoch = this.#group!.groupContext.epoch;
+    this.#group = await this.enterEpoch(this.#group!, this.keys!);
     await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
     this.switchSend(epoch, cause);
@@ -457,8 +483,23 @@ export class Responder extends Endpoint {
 }
 
 /** The fatal refusal of a resumption flight (section 6). */
-function refusal(reason: string): MlsTlsError {
-  return new MlsTlsError('ERR_MLSTLS_UNKNOWN_PSK_IDENTITY', `resumption refused: ${reason}`);
+function refusal(reason: string, cause?: unknown): MlsTlsError {
+  return new MlsTlsError(
+    'ERR_MLSTLS_UNKNOWN_PSK_IDENTITY',
+    `resumption refused: ${reason}`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** A read for a resumption: a store that fails refuses the flight, and the initiator falls back. */
+async function readRefusing(
+  read: () => Promise<SessionRecord | undefined>,
+): Promise<SessionRecord | undefined> {
+  try {
+    return await callStore('read', read);
+  } catch (error) {
+    throw refusal('the session store cannot be read', error);
+  }
 }
 
 /** The group_id and epoch of a flight's commit, from its PrivateMessage header. */
