@@ -34,7 +34,8 @@ export type DecodedHandshake =
   | { readonly type: 'key_update'; readonly updateRequested: boolean }
   | { readonly type: 'connection_update'; readonly commit: CommitHeader }
   | { readonly type: 'epoch_key_update'; readonly epoch: number }
-  | { readonly type: 'resumption'; readonly commit: CommitHeader };
+  | { readonly type: 'resumption'; readonly commit: CommitHeader }
+  | { readonly type: 'resumption_accept'; readonly responderRandom: Uint8Array };
 
 /** The key a protected record was opened with (PROFILE.md section 3). */
 export interface RecordKeys {
@@ -131,7 +132,8 @@ class DirectionState {
  *   connection_update (the initiator applies its commit as it sends it);
  * - either direction moves to `e` after its epoch_key_update(e), and to its next generation
  *   after its key_update;
- * - a resumption flight moves both directions to its resumption commit's target epoch.
+ * - a resumption flight's resumption_accept moves both directions to the resumption commit's
+ *   target epoch (keyed with the responder's random: the key log line carries the result).
  *
  * The group_id of a new connection is not in its plaintext (the Welcome encrypts it), so the
  * first protected record picks the key log line of epoch 1 that opens it; a resumption's
@@ -145,6 +147,8 @@ export class CaptureDecoder {
   readonly #entries: KeyLogEntry[] = [];
   readonly #directions = { C: new DirectionState('C'), S: new DirectionState('S') };
   #groupId: Uint8Array | undefined;
+  /** The target epoch of the resumption flight seen, which resumption_accept enters. */
+  #resumedEpoch: bigint | undefined;
   #suite: RecordSuite | undefined;
   #index = 0;
 
@@ -383,9 +387,15 @@ export class CaptureDecoder {
       case HandshakeType.resumption: {
         const commit = privateMessageHeader(message.commit);
         this.#groupId ??= commit.groupId;
-        client.enterEpoch(commit.epoch + 1n);
-        server.enterEpoch(commit.epoch + 1n);
+        this.#resumedEpoch = commit.epoch + 1n;
         return { type: 'resumption', commit };
+      }
+      case HandshakeType.resumption_accept: {
+        if (this.#resumedEpoch !== undefined) {
+          client.enterEpoch(this.#resumedEpoch);
+          server.enterEpoch(this.#resumedEpoch);
+        }
+        return { type: 'resumption_accept', responderRandom: message.responderRandom };
       }
     }
   }

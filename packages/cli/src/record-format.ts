@@ -65,6 +65,9 @@ function formatHandshake(message: DecodedHandshake): string {
       return `${message.type} commit group ${toHex(message.commit.groupId)} epoch ${message.commit.epoch} (to ${message.commit.epoch + 1n})`;
     case 'epoch_key_update':
       return `epoch_key_update epoch ${message.epoch}`;
+    case 'resumption_accept':
+      // The random is public (it travels in plaintext); printed to match a capture by eye.
+      return `resumption_accept responder_random ${toHex(message.responderRandom)}`;
   }
 }
 

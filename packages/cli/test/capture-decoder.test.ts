@@ -146,6 +146,15 @@ describe('capture decoder', () => {
     const resumed = read(decode(second.clientSide, [...first.keyLog, ...second.keyLog]));
     expect(resumed[0]!.handshake.map((message) => message.type)).toEqual(['resumption']);
     expect(resumed[0]!.keys).toBeUndefined();
+    // The server's answer: resumption_accept in plaintext, then its epoch_key_update under the
+    // resumed epoch's keys (the key log line carries the master secret keyed with its random).
+    const answer = resumed.filter((record) => record.direction === 'S').slice(0, 2);
+    expect(answer.map((record) => record.handshake.map((message) => message.type))).toEqual([
+      ['resumption_accept'],
+      ['epoch_key_update'],
+    ]);
+    expect(answer[0]!.keys).toBeUndefined();
+    expect(answer[1]!.keys).toMatchObject({ epoch: 4n, generation: 0, sequence: 0n });
     expect(text(resumed, 'C')).toBe('resumed\n');
     expect(text(resumed, 'S')).toBe('resumed too\n');
     expect(resumed.find((record) => record.data !== undefined)!.keys!.epoch).toBe(4n);

@@ -182,6 +182,9 @@ describe('s_server and s_client', { timeout: 60_000 }, () => {
     expect(decode.stdout).toMatch(
       /^#1 C->S handshake len \d+ plaintext\n {3}resumption commit group [0-9a-f]{64} epoch 5 \(to 6\)$/m,
     );
+    expect(decode.stdout).toMatch(
+      /^#2 S->C handshake len 36 plaintext\n {3}resumption_accept responder_random [0-9a-f]{64}$/m,
+    );
     expect(decode.stdout).toContain('"on the resumed connection\\n"');
     expect(decode.stdout).toContain('"answer on it\\n"');
     server.kill();

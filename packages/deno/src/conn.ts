@@ -1,3 +1,4 @@
+import type { MlsTlsError } from '@mlstls/codec';
 import type { HandshakeInfo, MlsTlsStream } from '@mlstls/streams';
 import type { DenoConn, NetAddr } from './deno-types.js';
 
@@ -51,6 +52,15 @@ export class MlsTlsConn {
    */
   get truncated(): boolean {
     return this.#stream.truncated;
+  }
+
+  /**
+   * The session store's failure, when it failed or missed its deadline during this connection
+   * (`onStoreError` is called with it too): the connection goes on, but the next one makes a
+   * full handshake. `undefined` while all is well.
+   */
+  get storeError(): MlsTlsError | undefined {
+    return this.#stream.storeError;
   }
 
   /**

@@ -47,6 +47,11 @@ export interface ConnectionEvents {
   readonly session?: ((session: Uint8Array) => void) | undefined;
   /** Nothing was sent or received for the idle timeout (`setIdleTimeout`). */
   readonly timeout?: (() => void) | undefined;
+  /**
+   * The session store failed or missed its deadline: the connection goes on unstored and cannot
+   * be resumed from its latest state (docs/protocol.md section 6). Once per connection.
+   */
+  readonly storeError?: ((error: MlsTlsError) => void) | undefined;
 }
 
 export interface DriverOptions {
@@ -428,6 +433,9 @@ export class ConnectionDriver {
         break;
       case 'keyLog':
         events.keyLog?.(`${output.line}\n`);
+        break;
+      case 'storeError':
+        events.storeError?.(output.error);
         break;
       case 'peerClosed':
         this.#peerClosed = true;

@@ -93,6 +93,7 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
     ca: context.anchors,
     serverName: options.servername ?? options.host ?? 'localhost',
     ...(store === undefined ? {} : { store, sessionId }),
+    ...(options.strictStore === undefined ? {} : { strictStore: options.strictStore }),
     ...(session === undefined ? {} : { session }),
     ...(claim?.contended === true ? { resume: false } : {}),
     ...(credential === undefined ? {} : { credential }),

@@ -45,6 +45,12 @@ export interface SharedOptions extends SecureContextOptions {
    * `'error'`, and `socket.truncated` tells it from a clean close.
    */
   readonly rejectTruncation?: boolean;
+  /**
+   * Whether a failure of `store` ends the connection (default false). By default a store that
+   * fails or misses its deadline costs only resumption: the handshake completes unstored, the
+   * socket emits `'storeError'` and keeps the error as `socket.storeError`.
+   */
+  readonly strictStore?: boolean;
 }
 
 /**

@@ -56,7 +56,8 @@ export interface ServerOptions extends SharedOptions {
  * An mlstls server, as node:tls's `Server`: a `net.Server` whose connections become
  * `MlsTlsSocket`s. Events besides `net.Server`'s: `'secureConnection'` (socket) once a
  * handshake completes, `'tlsClientError'` (error, socket) when one fails, `'keylog'` (line,
- * socket).
+ * socket), `'storeError'` (error, socket) when the store failed and a connection goes on
+ * unstored (it may come before `'secureConnection'`: the last write precedes it).
  */
 export class MlsTlsServer extends Server {
   readonly #options: ServerOptions;
@@ -136,6 +137,7 @@ export class MlsTlsServer extends Server {
       now: Date.now,
       persist: false,
       ...(options.store === undefined ? {} : { store: options.store }),
+      ...(options.strictStore === undefined ? {} : { strictStore: options.strictStore }),
       credential,
       ca: this.#context.anchors,
       ...(options.verifyPeer === undefined ? {} : { verifyPeer: options.verifyPeer }),
@@ -159,6 +161,7 @@ export class MlsTlsServer extends Server {
       allowHalfOpen: options.allowHalfOpen ?? false,
       keyLogFile: process.env[KEY_LOG_FILE_VARIABLE] || undefined,
       keyLogAlso: this,
+      storeErrorAlso: this,
       rejectTruncation: options.rejectTruncation,
       onSecure: (secured) => {
         secure = true;

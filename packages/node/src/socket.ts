@@ -42,6 +42,8 @@ export interface SocketSetup {
   readonly keyLogFile?: string | undefined;
   /** Another emitter that gets `'keylog'` (line, socket): the server, as in node:tls. */
   readonly keyLogAlso?: EventEmitter | undefined;
+  /** Another emitter that gets `'storeError'` (error, socket): the server. */
+  readonly storeErrorAlso?: EventEmitter | undefined;
   /** Called once the handshake is complete, before any data is delivered. */
   readonly onSecure: (socket: MlsTlsSocket) => void;
   /** Called once, synchronously, when the socket is destroyed (before its 'close'). */
@@ -55,6 +57,7 @@ export interface SocketSetup {
  *
  * Events besides the stream's: `'secureConnect'` (client), `'epoch'` (epoch, cause),
  * `'keyUpdate'` (direction, generation), `'keylog'` (line), `'session'` (bytes), `'timeout'`,
+ * `'storeError'` (an `MlsTlsError`: the session store failed, the connection goes on unstored),
  * `'error'` (an `MlsTlsError`).
  */
 export class MlsTlsSocket extends Duplex {
@@ -79,6 +82,12 @@ export class MlsTlsSocket extends Duplex {
    * short. `rejectTruncation: true` makes it an `ERR_MLSTLS_TRUNCATED` error instead.
    */
   truncated = false;
+  /**
+   * The session store's failure, when it failed or missed its deadline during this connection
+   * (also emitted as `'storeError'`): the connection goes on, but cannot be resumed from its
+   * latest state; the next connection makes a full handshake. `undefined` while all is well.
+   */
+  storeError: MlsTlsError | undefined;
 
   readonly #driver: ConnectionDriver;
   #transport: Duplex;
@@ -86,12 +95,14 @@ export class MlsTlsSocket extends Duplex {
   readonly #onDestroy: (() => void) | undefined;
   readonly #keyLogFile: string | undefined;
   readonly #keyLogAlso: EventEmitter | undefined;
+  readonly #storeErrorAlso: EventEmitter | undefined;
   #readableEnded = false;
 
   constructor(setup: SocketSetup) {
     super({ allowHalfOpen: setup.allowHalfOpen });
     this.#keyLogFile = setup.keyLogFile;
     this.#keyLogAlso = setup.keyLogAlso;
+    this.#storeErrorAlso = setup.storeErrorAlso;
     this.#onSecure = setup.onSecure;
     this.#onDestroy = setup.onDestroy;
     this.#transport = setup.transport;
@@ -125,6 +136,11 @@ export class MlsTlsSocket extends Duplex {
         keyLog: (line) => this.#logKey(line),
         session: (session) => this.emit('session', Buffer.from(session)),
         timeout: () => this.emit('timeout'),
+        storeError: (error) => {
+          this.storeError = error;
+          this.emit('storeError', error);
+          this.#storeErrorAlso?.emit('storeError', error, this);
+        },
       },
       wantsKeyLog: () =>
         this.#keyLogFile !== undefined ||

@@ -139,6 +139,7 @@ export class MlsTlsStream implements StreamTransport {
   #readCancelled = false;
   #readClosed = false;
   #truncated = false;
+  #storeError: MlsTlsError | undefined;
 
   constructor(setup: ConnectionSetup) {
     this.#onEnd = setup.onEnd;
@@ -193,6 +194,10 @@ export class MlsTlsStream implements StreamTransport {
         keyUpdate: callbacks.onKeyUpdate,
         keyLog: callbacks.onKeyLog,
         session: callbacks.onSession,
+        storeError: (error) => {
+          this.#storeError = error;
+          callbacks.onStoreError?.(error);
+        },
         timeout: () =>
           this.abort(
             new MlsTlsError(
@@ -221,6 +226,15 @@ export class MlsTlsStream implements StreamTransport {
    */
   get truncated(): boolean {
     return this.#truncated;
+  }
+
+  /**
+   * The session store's failure, when it failed or missed its deadline during this connection:
+   * the connection goes on, but the next one makes a full handshake. `undefined` while all is
+   * well.
+   */
+  get storeError(): MlsTlsError | undefined {
+    return this.#storeError;
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { MlsTlsError } from '@mlstls/codec';
 import type {
   CheckServerIdentity,
   CiphersuiteChoice,
@@ -43,6 +44,12 @@ export interface ConnectionCallbacks {
    * depend on it: keep the last one and pass it as a client's `session` option.
    */
   readonly onSession?: (session: Uint8Array) => void;
+  /**
+   * The session store failed or missed its deadline: the connection goes on unstored (it cannot
+   * be resumed from its latest state), unless `strictStore`. Called once per connection; the
+   * error stays as `storeError`.
+   */
+  readonly onStoreError?: (error: MlsTlsError) => void;
 }
 
 /** What `secureClient()` and `secureServer()` both take. */
@@ -83,6 +90,11 @@ export interface SharedOptions extends ConnectionCallbacks {
   readonly rejectTruncation?: boolean;
   /** Aborting it fails the connection with `ERR_MLSTLS_ABORTED` (the reason as `cause`). */
   readonly signal?: AbortSignal;
+  /**
+   * Whether a failure of `store` fails the connection (default false): by default it costs
+   * only resumption (`onStoreError`).
+   */
+  readonly strictStore?: boolean;
 }
 
 export interface ClientOptions extends SharedOptions {
@@ -166,11 +178,19 @@ export function endpointOptions(
   options: SharedOptions,
 ): Pick<
   EndpointOptions,
-  'random' | 'now' | 'credential' | 'ca' | 'alpnProtocols' | 'verifyPeer' | 'provider'
+  | 'random'
+  | 'now'
+  | 'credential'
+  | 'ca'
+  | 'alpnProtocols'
+  | 'verifyPeer'
+  | 'provider'
+  | 'strictStore'
 > {
   return {
     random,
     now: Date.now,
+    ...(options.strictStore === undefined ? {} : { strictStore: options.strictStore }),
     ...(options.credential === undefined ? {} : { credential: options.credential }),
     ...(options.ca === undefined ? {} : { ca: options.ca }),
     ...(options.alpnProtocols === undefined ? {} : { alpnProtocols: options.alpnProtocols }),
