@@ -178,10 +178,12 @@ for (const backend of backends) {
           expect(errorsOf(second)).toEqual([]);
           expect(second.isSessionReused()).toBe(true);
           expect(second.epoch).toBe(broken.resumedEpoch);
+          // The server reports the connection once it has opened the client's key
+          // confirmation, which goes out with the client's first data.
+          await echoes(second);
           const serverSide = w.accepted.at(-1)!;
           expect(serverSide).not.toBe(oldServerSide);
           expect(serverSide.isSessionReused()).toBe(true);
-          await echoes(second);
           // It goes on as a connection: an update from each side.
           await second.update();
           await serverSide.update();
