@@ -14,6 +14,7 @@ export type {
   SessionSnapshot,
 } from './output.js';
 export { Responder, type ResponderOptions } from './responder.js';
+export { migrateSessionRecord } from './session.js';
 export {
   type CiphersuiteChoice,
   SUPPORTED_CIPHERSUITES,
