@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { MlsTlsError } from '@mlstls/codec';
 import {
   checkTtl,
-  SESSION_FORMAT,
   type SessionRecord,
   type SessionStore,
   type SessionVersion,
@@ -15,6 +14,7 @@ import {
 } from '@mlstls/storage';
 import {
   ClientOfflineError,
+  ConnectionTimeoutError,
   createClient,
   ErrorReply,
   RESP_TYPES,
@@ -37,14 +37,15 @@ export interface RedisStoreOptions extends StoreOptions {
   /** Prepended to the hex of each session id to make its key (default `'mlstls:session:'`). */
   readonly prefix?: string;
   /**
-   * How long one command, or one connection attempt, may take before the call rejects with
-   * `ERR_MLSTLS_STORAGE`, in milliseconds (default 5000).
+   * The store's deadline, in milliseconds (default 1000): how long one call (a compare-and-set
+   * that has to send its script in full included), or `connect()`, may wait for Redis before it
+   * rejects with `ERR_MLSTLS_STORAGE_TIMEOUT`. It replaces `commandTimeout`.
    */
-  readonly commandTimeout?: number;
+  readonly deadline?: number;
 }
 
 const DEFAULT_PREFIX = 'mlstls:session:';
-const DEFAULT_TIMEOUT = 5_000;
+const DEFAULT_DEADLINE = 1_000;
 /** The longest wait between two reconnection attempts of an owned client. */
 const MAX_RECONNECT_DELAY = 2_000;
 const MAX_EPOCH = 2n ** 64n - 1n;
@@ -84,8 +85,8 @@ const TYPE_MAPPING = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.MAP]: Array
 
 /**
  * A session store on a Redis server. Each session is a hash under `prefix + hex(id)` with the
- * fields `format`, `epoch` (decimal), `state`, `pending` (absent when none) and `peer`; a
- * `ttl` becomes the key's expiry, restarted by every write.
+ * fields `format`, `epoch` (decimal), `state`, `pending` (absent when none) and `peer`; the
+ * `ttl` (7 days unless given) becomes the key's expiry, restarted by every write.
  */
 export class RedisStore implements SessionStore {
   readonly #client: RedisStoreClient;
@@ -93,7 +94,7 @@ export class RedisStore implements SessionStore {
   readonly #owned: RedisClientType | undefined;
   readonly #prefix: string;
   readonly #ttl: number;
-  readonly #timeout: number;
+  readonly #deadline: number;
   #closed = false;
   /** The owned client's last connection error, the reason a command finds it offline. */
   #lastError: unknown;
@@ -103,13 +104,13 @@ export class RedisStore implements SessionStore {
     owned: RedisClientType | undefined,
     prefix: string,
     ttl: number,
-    timeout: number,
+    deadline: number,
   ) {
     this.#client = client;
     this.#owned = owned;
     this.#prefix = prefix;
     this.#ttl = ttl;
-    this.#timeout = timeout;
+    this.#deadline = deadline;
     owned?.on('error', (error: unknown) => {
       this.#lastError = error;
     });
@@ -120,17 +121,24 @@ export class RedisStore implements SessionStore {
 
   /**
    * A store on `options.client`, or on a new connection to `options.url`. A connection that
-   * fails rejects with `ERR_MLSTLS_STORAGE`; once connected, the store reconnects by itself
-   * after an outage, and calls made while the server is unreachable reject at once.
+   * fails rejects with `ERR_MLSTLS_STORAGE`, one that gets no answer within the deadline with
+   * `ERR_MLSTLS_STORAGE_TIMEOUT`; once connected, the store reconnects by itself after an
+   * outage, and calls made while the server is unreachable reject at once.
    */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    if ('commandTimeout' in options) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+        'commandTimeout is now deadline, the ms a call may wait for redis',
+      );
+    }
     const prefix = checkPrefix(options.prefix);
     const ttl = checkTtl(options.ttl);
-    const timeout = checkTimeout(options.commandTimeout);
+    const deadline = checkDeadline(options.deadline);
     const { url, client: given } = options;
     if (given !== undefined) {
       if (url !== undefined) throw eitherUrlOrClient();
-      return new RedisStore(given, undefined, prefix, ttl, timeout);
+      return new RedisStore(given, undefined, prefix, ttl, deadline);
     }
     if (url === undefined) throw eitherUrlOrClient();
 
@@ -143,7 +151,7 @@ export class RedisStore implements SessionStore {
         // that may never come back.
         disableOfflineQueue: true,
         socket: {
-          connectTimeout: timeout,
+          connectTimeout: deadline,
           // The first connection is tried once; a later outage is retried forever, with a
           // growing pause, so the store recovers when the server returns.
           reconnectStrategy: (retries) =>
@@ -157,19 +165,36 @@ export class RedisStore implements SessionStore {
         'a RedisStore url must be redis[s]://[[user][:password]@]host[:port][/db]',
       );
     }
-    const store = new RedisStore(client, client, prefix, ttl, timeout);
+    const store = new RedisStore(client, client, prefix, ttl, deadline);
+    // connectTimeout bounds the TCP connection only: a hung server accepts it (the kernel
+    // does) and then never answers the client's HELLO, so the whole connection is bounded here.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError()), deadline);
+    });
+    const connecting = client.connect();
+    connecting.catch(() => {});
     try {
-      await client.connect();
+      await Promise.race([connecting, timedOut]);
     } catch (error) {
       client.destroy();
-      throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'could not connect to redis', { cause: error });
+      const late = error instanceof TimeoutError || error instanceof ConnectionTimeoutError;
+      throw new MlsTlsError(
+        late ? 'ERR_MLSTLS_STORAGE_TIMEOUT' : 'ERR_MLSTLS_STORAGE',
+        late
+          ? `redis did not answer the connection within ${deadline} ms`
+          : 'could not connect to redis',
+        { cause: error },
+      );
+    } finally {
+      clearTimeout(timer);
     }
     connected = true;
     return store;
   }
 
   async get(id: Uint8Array): Promise<SessionRecord | undefined> {
-    const reply = await this.#send(['HGETALL', this.#key(id)], 'HGETALL');
+    const reply = await this.#send(['HGETALL', this.#key(id)], 'HGETALL', performance.now());
     return readHash(reply);
   }
 
@@ -187,13 +212,19 @@ export class RedisStore implements SessionStore {
       Number.isFinite(this.#ttl) ? String(this.#ttl) : '0',
       ...fieldsOf(next),
     ];
+    const started = performance.now();
     let reply: unknown;
     try {
-      reply = await this.#send(['EVALSHA', COMPARE_AND_SET_SHA1, ...args], 'compare-and-set');
+      reply = await this.#send(
+        ['EVALSHA', COMPARE_AND_SET_SHA1, ...args],
+        'compare-and-set',
+        started,
+      );
     } catch (error) {
-      // A server that has not seen the script yet (or restarted since) is sent it in full.
+      // A server that has not seen the script yet (or restarted since) is sent it in full,
+      // within what is left of the call's deadline.
       if (!(error instanceof MlsTlsError && isNoScript(error.cause))) throw error;
-      reply = await this.#send(['EVAL', COMPARE_AND_SET, ...args], 'compare-and-set');
+      reply = await this.#send(['EVAL', COMPARE_AND_SET, ...args], 'compare-and-set', started);
     }
     if (reply !== 1 && reply !== 0) {
       throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'an unexpected reply to the compare-and-set');
@@ -202,7 +233,7 @@ export class RedisStore implements SessionStore {
   }
 
   async delete(id: Uint8Array): Promise<void> {
-    await this.#send(['DEL', this.#key(id)], 'DEL');
+    await this.#send(['DEL', this.#key(id)], 'DEL', performance.now());
   }
 
   async close(): Promise<void> {
@@ -215,26 +246,25 @@ export class RedisStore implements SessionStore {
     await Promise.race([
       client.close().catch(() => {}),
       new Promise((resolve) => {
-        timer = setTimeout(resolve, this.#timeout);
+        timer = setTimeout(resolve, this.#deadline);
       }),
     ]);
     clearTimeout(timer);
     client.destroy();
   }
 
-  async #send(args: RedisArgument[], what: string): Promise<unknown> {
+  /** Sends one command, and gives up on it once the call that `started` reaches the deadline. */
+  async #send(args: RedisArgument[], what: string, started: number): Promise<unknown> {
     if (this.#closed) throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'the store is closed');
+    const left = Math.max(1, Math.ceil(this.#deadline - (performance.now() - started)));
     // node-redis times a command out only while it waits to be written; one a hung server
     // never answers would wait forever, so the store bounds the whole call itself. A reply
     // given up on may still settle later, and is ignored then.
-    const reply = this.#client.sendCommand(args, {
-      typeMapping: TYPE_MAPPING,
-      timeout: this.#timeout,
-    });
+    const reply = this.#client.sendCommand(args, { typeMapping: TYPE_MAPPING, timeout: left });
     reply.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError()), this.#timeout);
+      timer = setTimeout(() => reject(new TimeoutError()), left);
     });
     try {
       return await Promise.race([reply, timedOut]);
@@ -242,14 +272,17 @@ export class RedisStore implements SessionStore {
       if (this.#closed) {
         throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'the store is closed', { cause: error });
       }
+      if (error instanceof TimeoutError) {
+        throw new MlsTlsError(
+          'ERR_MLSTLS_STORAGE_TIMEOUT',
+          `redis did not answer ${what} within ${this.#deadline} ms`,
+          { cause: error },
+        );
+      }
       const offline = error instanceof ClientOfflineError && this.#lastError !== undefined;
       throw new MlsTlsError(
         'ERR_MLSTLS_STORAGE',
-        offline
-          ? `redis is unreachable (${what})`
-          : error instanceof TimeoutError
-            ? `redis ${what} timed out`
-            : `redis ${what} failed`,
+        offline ? `redis is unreachable (${what})` : `redis ${what} failed`,
         { cause: offline ? this.#lastError : error },
       );
     } finally {
@@ -301,15 +334,13 @@ function readHash(reply: unknown): SessionRecord | undefined {
     }
     fields.set(new TextDecoder().decode(name), value);
   }
-  const format = text(fields.get('format'));
-  if (format !== String(SESSION_FORMAT)) {
-    throw new MlsTlsError(
-      'ERR_MLSTLS_STORAGE',
-      format !== undefined && /^[0-9]{1,5}$/.test(format)
-        ? `session record format ${format}`
-        : 'a session record without a known format',
-    );
+  // Any uint16, in canonical decimal: the state machine decides what it can read.
+  const formatText = text(fields.get('format'));
+  if (formatText === undefined || !/^(0|[1-9][0-9]{0,4})$/.test(formatText)) {
+    throw malformed('no format');
   }
+  const format = Number(formatText);
+  if (format > 0xffff) throw malformed('a format beyond 65535');
   const epochText = text(fields.get('epoch'));
   if (epochText === undefined || !/^(0|[1-9][0-9]{0,19})$/.test(epochText)) {
     throw malformed('no epoch');
@@ -323,7 +354,7 @@ function readHash(reply: unknown): SessionRecord | undefined {
   const known = pending === undefined ? 4 : 5;
   if (fields.size !== known) throw malformed('an unknown field');
   // Copies: the replies are views into node-redis's read buffers.
-  const record = { format: SESSION_FORMAT, epoch, state: new Uint8Array(state) };
+  const record = { format, epoch, state: new Uint8Array(state) };
   return pending === undefined
     ? { ...record, peer: new Uint8Array(peer) }
     : { ...record, pending: new Uint8Array(pending), peer: new Uint8Array(peer) };
@@ -353,13 +384,13 @@ function checkPrefix(prefix: unknown): string {
   return prefix;
 }
 
-function checkTimeout(timeout: number | undefined): number {
-  if (timeout === undefined) return DEFAULT_TIMEOUT;
-  if (!Number.isSafeInteger(timeout) || timeout <= 0) {
+function checkDeadline(deadline: number | undefined): number {
+  if (deadline === undefined) return DEFAULT_DEADLINE;
+  if (!Number.isSafeInteger(deadline) || deadline <= 0 || deadline > 0x7fffffff) {
     throw new MlsTlsError(
       'ERR_MLSTLS_INVALID_ARGUMENT',
-      'commandTimeout must be a positive integer (ms)',
+      'deadline must be an integer from 1 to 2147483647 (ms)',
     );
   }
-  return timeout;
+  return deadline;
 }

@@ -1,9 +1,15 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { MlsTlsError } from '@mlstls/codec';
-import { SESSION_FORMAT, type SessionRecord, versionOf } from '@mlstls/storage';
+import {
+  DEFAULT_SESSION_TTL,
+  SESSION_FORMAT,
+  type SessionRecord,
+  versionOf,
+} from '@mlstls/storage';
 import { describeSessionStore } from '@mlstls/storage/conformance';
-import { createClient, type RedisClientType } from '@redis/client';
+import { type RedisServer, redisServer } from '@mlstls/test-support';
+import { createClient, type RedisClientType, TimeoutError } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from '../src/index.js';
 
@@ -68,7 +74,7 @@ describe('RedisStore', () => {
     const first = record(7n, Uint8Array.of(1, 2, 3));
     expect(await store.compareAndSet(id, null, first)).toBe(true);
     const key = `${prefix}00ff1080`;
-    expect(await raw.hGetAll(key)).toMatchObject({ format: '1', epoch: '7' });
+    expect(await raw.hGetAll(key)).toMatchObject({ format: String(SESSION_FORMAT), epoch: '7' });
     expect(await raw.hExists(key, 'pending')).toBe(1);
 
     expect(await store.compareAndSet(id, versionOf(first), record(8n))).toBe(true);
@@ -110,10 +116,30 @@ describe('RedisStore', () => {
     expect((await a.get(id))?.epoch).toBe(1n);
   });
 
-  it('gives a key a PTTL of ttl on every write, and none without a ttl', async () => {
+  it('gives a key a PTTL of DEFAULT_SESSION_TTL (7 days) without a ttl', async () => {
+    const prefix = `${runPrefix}default-ttl:`;
+    const store = await open({ prefix });
+    const id = randomBytes(8);
+    expect(await store.compareAndSet(id, null, record(1n))).toBe(true);
+    const pttl = await raw.pTTL(prefix + hex(id));
+    expect(pttl).toBeGreaterThan(DEFAULT_SESSION_TTL - 60_000);
+    expect(pttl).toBeLessThanOrEqual(DEFAULT_SESSION_TTL);
+  });
+
+  it('reads a hash of any uint16 format as it is', async () => {
+    const prefix = `${runPrefix}formats:`;
+    const store = await open({ prefix });
+    for (const format of ['0', '7', '65535']) {
+      const id = randomBytes(8);
+      await raw.hSet(prefix + hex(id), { format, epoch: '3', state: 'state', peer: 'peer' });
+      expect((await store.get(id))?.format).toBe(Number(format));
+    }
+  });
+
+  it('gives a key a PTTL of ttl on every write, and none with ttl Infinity', async () => {
     const prefix = `${runPrefix}ttl:`;
     const expiring = await open({ prefix, ttl: 60_000 });
-    const lasting = await open({ prefix });
+    const lasting = await open({ prefix, ttl: Number.POSITIVE_INFINITY });
     const id = randomBytes(8);
     const key = prefix + hex(id);
     const first = record(1n);
@@ -197,8 +223,10 @@ describe('RedisStore', () => {
     const prefix = `${runPrefix}malformed:`;
     const good = { format: '1', epoch: '3', state: 'state', peer: 'peer' };
     const cases: [string, Record<string, string>][] = [
-      ['another format', { ...good, format: '2' }],
       ['no format', { epoch: '3', state: 'state', peer: 'peer' }],
+      ['a format that is not decimal', { ...good, format: 'x1' }],
+      ['a format with a leading zero', { ...good, format: '01' }],
+      ['a format beyond 65535', { ...good, format: '65536' }],
       ['no state', { format: '1', epoch: '3', peer: 'peer' }],
       ['no peer', { format: '1', epoch: '3', state: 'state' }],
       ['an epoch that is not decimal', { ...good, epoch: '0x10' }],
@@ -237,7 +265,11 @@ describe('RedisStore', () => {
       { url: 'http://127.0.0.1:6379' },
       { url, ttl: 0 },
       { url, ttl: 1.5 },
-      { url, commandTimeout: -1 },
+      { url, ttl: Number.NaN },
+      { url, deadline: 0 },
+      { url, deadline: 1.5 },
+      { url, deadline: 2 ** 31 },
+      { url, commandTimeout: 300 } as RedisStoreOptions,
       { url, prefix: 7 as unknown as string },
     ];
     for (const options of refused) {
@@ -320,23 +352,115 @@ describe('RedisStore', () => {
     await proxy.down();
   });
 
-  it('rejects a call that a stalled server never answers after commandTimeout', async () => {
+  it('rejects a call that a stalled relay never answers at the deadline, and closes within it', async () => {
     const proxy = await RedisProxy.start(url);
-    const store = await open({ url: proxy.url, commandTimeout: 300 });
+    const store = await open({ url: proxy.url, deadline: 300 });
     const id = randomBytes(8);
     expect(await store.get(id)).toBeUndefined();
     proxy.stall();
     const started = performance.now();
     const error = await rejection(store.compareAndSet(id, null, record(1n)));
-    expect(error.code).toBe('ERR_MLSTLS_STORAGE');
-    expect(error.message).toContain('timed out');
-    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(error.code).toBe('ERR_MLSTLS_STORAGE_TIMEOUT');
+    expect(error.cause).toBeInstanceOf(TimeoutError);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+    expect(performance.now() - started).toBeLessThan(800);
     const closing = performance.now();
     await store.close();
     expect(performance.now() - closing).toBeLessThan(1_500);
     await proxy.down();
   });
 });
+
+describe('RedisStore on a hung redis-server (SIGSTOP)', () => {
+  // A server of this test's own, never REDIS_URL's: other packages' tests share that one.
+  let server: RedisServer;
+  let pid: number;
+  const DEADLINE = 1_000;
+
+  beforeAll(async () => {
+    server = await redisServer(undefined);
+    const probe = createClient({ url: server.url });
+    probe.on('error', () => {});
+    await probe.connect();
+    const info = await probe.info('server');
+    probe.destroy();
+    pid = Number(/^process_id:(\d+)/m.exec(info)?.[1]);
+    expect(Number.isSafeInteger(pid) && pid > 0).toBe(true);
+  });
+
+  afterAll(async () => {
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {}
+    }
+    await server?.stop();
+  });
+
+  it('rejects calls with ERR_MLSTLS_STORAGE_TIMEOUT at the deadline (1 s by default) without blocking the event loop, then recovers', async () => {
+    const store = await RedisStore.connect({ url: server.url });
+    const id = randomBytes(8);
+    const first = record(1n, randomBytes(8));
+    const second = record(2n);
+    expect(await store.compareAndSet(id, null, first)).toBe(true);
+
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const probe = stallProbe();
+      const timed = async (call: Promise<unknown>) => {
+        const started = performance.now();
+        const error = await rejection(call);
+        return { error, took: performance.now() - started };
+      };
+      const outcomes = [
+        await timed(store.get(id)),
+        await timed(store.compareAndSet(id, versionOf(first), second)),
+        // Calls at once time out together, each at its own deadline.
+        ...(await Promise.all(Array.from({ length: 10 }, () => timed(store.get(randomBytes(8)))))),
+        // So does a new connection: the kernel accepts it, the server never answers.
+        await timed(RedisStore.connect({ url: server.url })),
+      ];
+      const longestStall = probe.stop();
+      for (const { error, took } of outcomes) {
+        expect(error.code).toBe('ERR_MLSTLS_STORAGE_TIMEOUT');
+        expect(error.cause).toBeInstanceOf(TimeoutError);
+        expect(took).toBeGreaterThanOrEqual(DEADLINE - 1);
+        expect(took).toBeLessThan(DEADLINE + 500);
+      }
+      expect(longestStall, 'the longest event loop delay, ms').toBeLessThan(50);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+
+    // The same connection works again. The compare-and-set that timed out was already on the
+    // wire, and the server ran it when it woke: a timeout says nothing about what happened.
+    expect(await store.get(id)).toEqual(second);
+    expect(await store.compareAndSet(id, versionOf(first), record(3n))).toBe(false);
+    expect(await store.compareAndSet(id, versionOf(second), record(3n))).toBe(true);
+    expect((await store.get(id))?.epoch).toBe(3n);
+    await store.close();
+  });
+});
+
+/**
+ * The longest the event loop went without running a 5 ms interval timer, from now until
+ * `stop()`: the gap before `stop()` counts too, so a stall right before it is not missed.
+ */
+function stallProbe(): { stop(): number } {
+  let last = performance.now();
+  let longest = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(longest, performance.now() - last);
+    },
+  };
+}
 
 /** A port on which nothing listens. */
 async function closedPort(): Promise<number> {

@@ -2,7 +2,6 @@ import { MlsTlsError } from '@mlstls/codec';
 import {
   checkTtl,
   isAtVersion,
-  SESSION_FORMAT,
   type SessionRecord,
   type SessionStore,
   type SessionVersion,
@@ -22,8 +21,14 @@ export interface SqliteStoreOptions extends StoreOptions {
   readonly table?: string;
   /** The clock for `ttl`, in milliseconds (default `Date.now`). */
   readonly now?: () => number;
-  /** How long a write waits for another connection's lock, in ms (default 5000). */
-  readonly busyTimeout?: number;
+  /**
+   * How long one call may wait for a lock another connection holds, in ms (default 1000). The
+   * store never waits inside SQLite (busy_timeout 0): it tries again after 1, 2, 4 ... 20 ms
+   * timers, so the event loop runs meanwhile, and a call still locked out at its deadline
+   * rejects with `ERR_MLSTLS_STORAGE_TIMEOUT`. The constructor, which is synchronous, waits
+   * inside SQLite instead, up to this long for each lock it needs.
+   */
+  readonly deadline?: number;
   /**
    * `PRAGMA synchronous` (default `'FULL'`): `'FULL'` survives power loss, `'NORMAL'` survives a
    * process crash and may lose the last commits when the machine stops.
@@ -55,22 +60,34 @@ type WriteParams = [
 ];
 
 const DEFAULT_TABLE = 'mlstls_sessions';
+const DEFAULT_DEADLINE = 1_000;
+// The pauses between attempts of a locked-out call: 1, 2, 4, 8, 16, then 20 ms.
+const FIRST_PAUSE = 1;
+const MAX_PAUSE = 20;
 // SQLite reserves `sqlite_`; the length bound keeps the derived index name short.
 const TABLE_NAME = /^(?!sqlite_)[A-Za-z_][A-Za-z0-9_]{0,62}$/i;
 // Expired rows deleted per write, so that one write never pays for a backlog.
 const SWEEP_LIMIT = 64;
+// Expired rows deleted per statement of `prune()`, between which the event loop runs.
+const PRUNE_BATCH = 128;
 const U64_MAX = (1n << 64n) - 1n;
 
 /**
  * A session store in one SQLite table, through better-sqlite3. Each compare-and-set is one
  * `BEGIN IMMEDIATE` transaction, so stores in several processes on one file serialize their
  * writes. Epochs are kept as 8 big-endian bytes: SQLite integers are signed 64-bit.
+ *
+ * better-sqlite3 is synchronous: a statement that waited for a lock inside SQLite would stop
+ * the event loop, and with it every connection of the process. So every statement of the store
+ * runs with busy_timeout 0, and a call that finds the database locked tries again after a
+ * timer, until its `deadline`.
  */
 export class SqliteStore implements SessionStore {
   readonly #db: Database.Database;
   readonly #owned: boolean;
   readonly #ttl: number;
   readonly #now: () => number;
+  readonly #deadline: number;
   readonly #select: Statement<[Uint8Array], FullRow>;
   readonly #selectVersion: Statement<[Uint8Array], Row>;
   readonly #write: Statement<WriteParams>;
@@ -85,16 +102,22 @@ export class SqliteStore implements SessionStore {
     this.#ttl = checkTtl(options.ttl);
     this.#now = checkNow(options.now);
     const table = checkTable(options.table);
-    const busyTimeout = checkBusyTimeout(options.busyTimeout);
+    this.#deadline = checkDeadline(options.deadline);
     const synchronous = checkSynchronous(options.synchronous);
+    if ('busyTimeout' in options) {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_INVALID_ARGUMENT',
+        'busyTimeout is gone: give deadline, the ms a call may wait for a lock',
+      );
+    }
     if ((options.path === undefined) === (options.database === undefined)) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'give exactly one of path and database');
     }
     if (options.database !== undefined) {
-      if (options.busyTimeout !== undefined || options.synchronous !== undefined) {
+      if (options.synchronous !== undefined) {
         throw new MlsTlsError(
           'ERR_MLSTLS_INVALID_ARGUMENT',
-          'busyTimeout and synchronous apply to a database the store opens, not to one passed in',
+          'synchronous applies to a database the store opens, not to one passed in',
         );
       }
       this.#db = options.database;
@@ -106,20 +129,24 @@ export class SqliteStore implements SessionStore {
           'path must be a file name or :memory:',
         );
       }
-      this.#db = storageStep(
-        'open the database',
-        () => new Database(options.path, { timeout: busyTimeout }),
-      );
+      this.#db = storageStep('open the database', () => new Database(options.path, { timeout: 0 }));
       this.#owned = true;
     }
     try {
-      if (this.#owned) configure(this.#db, synchronous);
+      // Synchronous, so the one place that waits inside SQLite: up to the deadline per lock.
+      if (this.#owned) {
+        const db = this.#db;
+        storageStep('configure the database', () =>
+          withBusyTimeout(db, this.#deadline, () => configure(db, synchronous)),
+        );
+      }
       const t = `"${table}"`;
-      const [select, selectVersion, write, remove, sweep] = storageStep('prepare the table', () => {
-        // Small columns first: a compare-and-set reads up to `pending` and never loads `state`.
-        // A rowid table, not WITHOUT ROWID: states of kilobytes would fill its interior pages.
-        this.#db.exec(
-          `CREATE TABLE IF NOT EXISTS ${t} (
+      const prepare = () =>
+        withBusyTimeout(this.#db, this.#deadline, () => {
+          // Small columns first: a compare-and-set reads up to `pending` and never loads `state`.
+          // A rowid table, not WITHOUT ROWID: states of kilobytes would fill its interior pages.
+          this.#db.exec(
+            `CREATE TABLE IF NOT EXISTS ${t} (
             id BLOB PRIMARY KEY NOT NULL,
             format INTEGER NOT NULL,
             epoch BLOB NOT NULL CHECK (length(epoch) = 8),
@@ -129,28 +156,32 @@ export class SqliteStore implements SessionStore {
             state BLOB NOT NULL
           ) STRICT;
           CREATE INDEX IF NOT EXISTS "${table}_expires" ON ${t} (expires) WHERE expires IS NOT NULL;`,
-        );
-        return [
-          this.#db.prepare<[Uint8Array], FullRow>(
-            `SELECT format, epoch, expires, pending, peer, state FROM ${t} WHERE id = ?`,
-          ),
-          this.#db.prepare<[Uint8Array], Row>(
-            `SELECT format, epoch, expires, pending FROM ${t} WHERE id = ?`,
-          ),
-          this.#db.prepare<WriteParams>(
-            `INSERT INTO ${t} (id, format, epoch, expires, pending, peer, state)
+          );
+          return [
+            this.#db.prepare<[Uint8Array], FullRow>(
+              `SELECT format, epoch, expires, pending, peer, state FROM ${t} WHERE id = ?`,
+            ),
+            this.#db.prepare<[Uint8Array], Row>(
+              `SELECT format, epoch, expires, pending FROM ${t} WHERE id = ?`,
+            ),
+            this.#db.prepare<WriteParams>(
+              `INSERT INTO ${t} (id, format, epoch, expires, pending, peer, state)
              VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET format = excluded.format, epoch = excluded.epoch,
                expires = excluded.expires, pending = excluded.pending, peer = excluded.peer,
                state = excluded.state`,
-          ),
-          this.#db.prepare<[Uint8Array]>(`DELETE FROM ${t} WHERE id = ?`),
-          this.#db.prepare<[number, number]>(
-            `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t}
+            ),
+            this.#db.prepare<[Uint8Array]>(`DELETE FROM ${t} WHERE id = ?`),
+            this.#db.prepare<[number, number]>(
+              `DELETE FROM ${t} WHERE rowid IN (SELECT rowid FROM ${t}
                WHERE expires IS NOT NULL AND expires <= ? LIMIT ?)`,
-          ),
-        ] as const;
-      });
+            ),
+          ] as const;
+        });
+      const [select, selectVersion, write, remove, sweep] = storageStep(
+        'prepare the table',
+        prepare,
+      );
       this.#select = select;
       this.#selectVersion = selectVersion;
       this.#write = write;
@@ -182,14 +213,15 @@ export class SqliteStore implements SessionStore {
 
   async get(id: Uint8Array): Promise<SessionRecord | undefined> {
     checkId(id);
-    const row = this.#step('read a session', () => this.#select.get(id));
+    const row = await this.#call('read a session', () => this.#select.get(id));
     if (row === undefined || isExpired(row, this.#now())) return undefined;
+    const format = readFormat(row);
     const { epoch, pending } = readVersion(row);
     const state = readBlob(row.state);
     const peer = readBlob(row.peer);
     return pending === undefined
-      ? { format: SESSION_FORMAT, epoch, state, peer }
-      : { format: SESSION_FORMAT, epoch, state, pending, peer };
+      ? { format, epoch, state, peer }
+      : { format, epoch, state, pending, peer };
   }
 
   async compareAndSet(
@@ -200,12 +232,32 @@ export class SqliteStore implements SessionStore {
     checkId(id);
     if (expected !== null) checkVersion(expected);
     checkRecord(next);
-    return this.#step('write a session', () => this.#compareAndSet.immediate(id, expected, next));
+    // A locked-out attempt changed nothing (better-sqlite3 rolled it back): the next one runs
+    // the whole transaction again, from BEGIN IMMEDIATE.
+    return this.#call('write a session', () => this.#compareAndSet.immediate(id, expected, next));
   }
 
   async delete(id: Uint8Array): Promise<void> {
     checkId(id);
-    this.#step('delete a session', () => this.#remove.run(id));
+    await this.#call('delete a session', () => this.#remove.run(id));
+  }
+
+  /**
+   * Deletes every expired row, a batch of 128 rows per statement with the event loop running
+   * between batches (writes also delete up to 64 each). Resolves how many it deleted. Like
+   * every call, each batch may wait up to `deadline` for a lock.
+   */
+  async prune(): Promise<number> {
+    let pruned = 0;
+    for (;;) {
+      const now = this.#now();
+      const { changes } = await this.#call('prune expired sessions', () =>
+        this.#sweep.run(now, PRUNE_BATCH),
+      );
+      pruned += changes;
+      if (changes < PRUNE_BATCH) return pruned;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   async close(): Promise<void> {
@@ -214,19 +266,72 @@ export class SqliteStore implements SessionStore {
     if (this.#owned) storageStep('close the database', () => this.#db.close());
   }
 
-  #step<T>(what: string, run: () => T): T {
-    if (this.#closed) throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'the store is closed');
-    return storageStep(what, run);
+  /**
+   * Runs `run` (one statement or one transaction) until it is not locked out, with timers in
+   * between, for at most `deadline` ms. Never waits inside SQLite: a store's own connection has
+   * busy_timeout 0, and one passed in is given 0 for the length of each attempt.
+   */
+  async #call<T>(what: string, run: () => T): Promise<T> {
+    const started = performance.now();
+    let pause = FIRST_PAUSE;
+    for (;;) {
+      if (this.#closed) throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'the store is closed');
+      try {
+        return this.#owned ? run() : withBusyTimeout(this.#db, 0, run);
+      } catch (error) {
+        if (error instanceof MlsTlsError) throw error;
+        if (!isLockedOut(error)) {
+          throw new MlsTlsError('ERR_MLSTLS_STORAGE', `SQLite could not ${what}`, {
+            cause: error,
+          });
+        }
+        const left = this.#deadline - (performance.now() - started);
+        if (left <= 0) throw timedOut(what, this.#deadline, error);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+        pause = Math.min(2 * pause, MAX_PAUSE);
+      }
+    }
   }
 }
 
-/** Runs one SQLite step, with its errors as `ERR_MLSTLS_STORAGE` (the driver's as the cause). */
+/**
+ * Runs one SQLite step of the constructor, with its errors as `ERR_MLSTLS_STORAGE` (the
+ * driver's as the cause), or `ERR_MLSTLS_STORAGE_TIMEOUT` for a lock that outlasted the wait.
+ */
 function storageStep<T>(what: string, run: () => T): T {
   try {
     return run();
   } catch (error) {
     if (error instanceof MlsTlsError) throw error;
+    if (isLockedOut(error)) throw timedOut(what, undefined, error);
     throw new MlsTlsError('ERR_MLSTLS_STORAGE', `SQLite could not ${what}`, { cause: error });
+  }
+}
+
+/** Whether SQLite refused a step because another connection holds a lock. */
+function isLockedOut(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^SQLITE_(BUSY|LOCKED)/.test(code);
+}
+
+function timedOut(what: string, deadline: number | undefined, cause: unknown): MlsTlsError {
+  const within = deadline === undefined ? '' : ` within ${deadline} ms`;
+  return new MlsTlsError(
+    'ERR_MLSTLS_STORAGE_TIMEOUT',
+    `SQLite could not ${what}${within}: another connection holds a lock on the database`,
+    { cause },
+  );
+}
+
+/** `run` with the connection's busy_timeout at `ms`, restored afterwards. */
+function withBusyTimeout<T>(db: Database.Database, ms: number, run: () => T): T {
+  const saved = db.pragma('busy_timeout', { simple: true });
+  if (saved === ms) return run();
+  db.pragma(`busy_timeout = ${ms}`);
+  try {
+    return run();
+  } finally {
+    db.pragma(`busy_timeout = ${Number(saved)}`);
   }
 }
 
@@ -250,13 +355,16 @@ function expiry(now: number, ttl: number): number {
   return Math.min(now + ttl, Number.MAX_SAFE_INTEGER);
 }
 
-function readVersion(row: Row): SessionVersion {
-  if (row.format !== SESSION_FORMAT) {
-    throw new MlsTlsError(
-      'ERR_MLSTLS_STORAGE',
-      typeof row.format === 'number' ? `session record format ${row.format}` : 'bad session record',
-    );
+/** A row's format, any uint16: the state machine, not the store, decides what it can read. */
+function readFormat(row: Row): number {
+  const format = row.format;
+  if (typeof format !== 'number' || !Number.isInteger(format) || format < 0 || format > 0xffff) {
+    throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'bad session record');
   }
+  return format;
+}
+
+function readVersion(row: Row): SessionVersion {
   const epochBytes = readBlob(row.epoch);
   if (epochBytes.length !== 8) throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'bad session record');
   const epoch = new DataView(epochBytes.buffer).getBigUint64(0);
@@ -296,15 +404,15 @@ function checkNow(now: (() => number) | undefined): () => number {
   return now;
 }
 
-function checkBusyTimeout(busyTimeout: number | undefined): number {
-  if (busyTimeout === undefined) return 5000;
-  if (!Number.isSafeInteger(busyTimeout) || busyTimeout < 0 || busyTimeout > 0x7fffffff) {
+function checkDeadline(deadline: number | undefined): number {
+  if (deadline === undefined) return DEFAULT_DEADLINE;
+  if (!Number.isSafeInteger(deadline) || deadline <= 0 || deadline > 0x7fffffff) {
     throw new MlsTlsError(
       'ERR_MLSTLS_INVALID_ARGUMENT',
-      'busyTimeout must be an integer from 0 to 2147483647 (ms)',
+      'deadline must be an integer from 1 to 2147483647 (ms)',
     );
   }
-  return busyTimeout;
+  return deadline;
 }
 
 function checkSynchronous(synchronous: string | undefined): 'NORMAL' | 'FULL' {

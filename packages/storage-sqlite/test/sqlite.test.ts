@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MlsTlsError } from '@mlstls/codec';
-import { SESSION_FORMAT, type SessionRecord, versionOf } from '@mlstls/storage';
+import {
+  DEFAULT_SESSION_TTL,
+  SESSION_FORMAT,
+  type SessionRecord,
+  versionOf,
+} from '@mlstls/storage';
 import { describeSessionStore } from '@mlstls/storage/conformance';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -184,18 +189,45 @@ describe('SqliteStore on a file', () => {
     60_000,
   );
 
-  it('waits busyTimeout for a lock, then rejects with ERR_MLSTLS_STORAGE and writes nothing', async () => {
+  it('retries a locked-out write on timers until its deadline, then rejects with ERR_MLSTLS_STORAGE_TIMEOUT and writes nothing', async () => {
     const path = newPath();
-    const store = new SqliteStore({ path, busyTimeout: 50 });
+    const store = new SqliteStore({ path, deadline: 200 });
     expect(await store.compareAndSet(id, null, record(1n))).toBe(true);
     const other = new Database(path);
     other.exec('BEGIN IMMEDIATE');
+    let timerRan = false;
+    setTimeout(() => {
+      timerRan = true;
+    }, 20);
+    const started = performance.now();
     const error = await rejection(store.compareAndSet(id, versionOf(record(1n)), record(2n)));
-    expect(error.code).toBe('ERR_MLSTLS_STORAGE');
+    const took = performance.now() - started;
+    expect(error.code).toBe('ERR_MLSTLS_STORAGE_TIMEOUT');
     expect((error.cause as { code?: string }).code).toBe('SQLITE_BUSY');
+    expect(took).toBeGreaterThanOrEqual(200);
+    expect(took).toBeLessThan(700);
+    // The event loop ran while the write waited.
+    expect(timerRan).toBe(true);
     other.exec('ROLLBACK');
     other.close();
     expect((await store.get(id))?.epoch).toBe(1n);
+    await store.close();
+  });
+
+  it('completes a locked-out write once the lock goes, before its deadline', async () => {
+    const path = newPath();
+    const store = new SqliteStore({ path });
+    expect(await store.compareAndSet(id, null, record(1n))).toBe(true);
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    setTimeout(() => other.exec('ROLLBACK'), 150);
+    const started = performance.now();
+    expect(await store.compareAndSet(id, versionOf(record(1n)), record(2n))).toBe(true);
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(900);
+    expect((await store.get(id))?.epoch).toBe(2n);
+    other.close();
     await store.close();
   });
 
@@ -217,17 +249,30 @@ describe('SqliteStore on a file', () => {
 });
 
 describe('SqliteStore rows', () => {
-  it('refuses a row of an unknown format with ERR_MLSTLS_STORAGE', async () => {
+  it('returns a row of any uint16 format as stored, and updates it by its version', async () => {
     const db = new Database(':memory:');
     const store = new SqliteStore({ database: db });
     expect(await store.compareAndSet(id, null, record(1n))).toBe(true);
-    db.prepare('UPDATE mlstls_sessions SET format = 99').run();
-    const read = await rejection(store.get(id));
-    expect(read.code).toBe('ERR_MLSTLS_STORAGE');
-    expect(read.message).toBe('session record format 99');
-    // A writer does not overwrite what it cannot read.
-    const write = await rejection(store.compareAndSet(id, null, record(1n)));
-    expect(write.code).toBe('ERR_MLSTLS_STORAGE');
+    for (const format of [1, 99, 0xffff]) {
+      db.prepare('UPDATE mlstls_sessions SET format = ?').run(format);
+      expect(await store.get(id)).toEqual({ ...record(1n), format });
+    }
+    expect(await store.compareAndSet(id, versionOf(record(1n)), record(2n))).toBe(true);
+    expect(await store.get(id)).toEqual(record(2n));
+    await store.close();
+    db.close();
+  });
+
+  it('refuses a row whose format is not a uint16 with ERR_MLSTLS_STORAGE', async () => {
+    const db = new Database(':memory:');
+    const store = new SqliteStore({ database: db });
+    expect(await store.compareAndSet(id, null, record(1n))).toBe(true);
+    for (const format of [-1, 0x10000]) {
+      db.prepare('UPDATE mlstls_sessions SET format = ?').run(format);
+      const read = await rejection(store.get(id));
+      expect(read.code).toBe('ERR_MLSTLS_STORAGE');
+      expect(read.message).toBe('bad session record');
+    }
     await store.close();
     db.close();
   });
@@ -276,6 +321,72 @@ describe('SqliteStore ttl', () => {
     expect(db.prepare('SELECT count(*) AS n FROM mlstls_sessions').get()).toEqual({ n: 1 });
     db.close();
   });
+
+  it('expires a row DEFAULT_SESSION_TTL (7 days) after its write without a ttl, and never with ttl Infinity', async () => {
+    let now = 1_000;
+    const db = new Database(':memory:');
+    const byDefault = new SqliteStore({ database: db, now: () => now });
+    const forever = new SqliteStore({
+      database: db,
+      table: 'forever',
+      ttl: Number.POSITIVE_INFINITY,
+      now: () => now,
+    });
+    expect(await byDefault.compareAndSet(id, null, record(1n))).toBe(true);
+    expect(await forever.compareAndSet(id, null, record(1n))).toBe(true);
+    expect(db.prepare('SELECT expires FROM mlstls_sessions').get()).toEqual({
+      expires: 1_000 + DEFAULT_SESSION_TTL,
+    });
+    expect(db.prepare('SELECT expires FROM forever').get()).toEqual({ expires: null });
+    now = 1_000 + DEFAULT_SESSION_TTL - 1;
+    expect(await byDefault.get(id)).toBeDefined();
+    now = 1_000 + DEFAULT_SESSION_TTL;
+    expect(await byDefault.get(id)).toBeUndefined();
+    now = Number.MAX_SAFE_INTEGER;
+    expect(await forever.get(id)).toEqual(record(1n));
+    db.close();
+  });
+
+  it('stays bounded: writes delete expired rows, and prune() deletes the rest in batches', async () => {
+    let now = 1_000_000;
+    const path = newPath();
+    const store = new SqliteStore({ path, ttl: 1_000, now: () => now });
+    const db = new Database(path);
+    const rows = () =>
+      (db.prepare('SELECT count(*) AS n FROM mlstls_sessions').get() as { n: number }).n;
+    const written = 1_000;
+    for (let i = 0; i < written; i++) {
+      const each = Uint8Array.of(i >> 8, i & 0xff);
+      expect(await store.compareAndSet(each, null, record(1n))).toBe(true);
+    }
+    expect(rows()).toBe(written);
+    expect(await store.prune()).toBe(0);
+
+    now += 1_000;
+    // Each write deletes up to 64 expired rows.
+    for (let i = 0; i < 10; i++) {
+      expect(await store.compareAndSet(Uint8Array.of(0xff, i), null, record(1n))).toBe(true);
+    }
+    expect(rows()).toBe(written - 640 + 10);
+
+    // prune() deletes every expired row, letting the event loop run between its batches.
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    expect(await store.prune()).toBe(written - 640);
+    counting = false;
+    expect(turns).toBeGreaterThanOrEqual(2);
+    expect(rows()).toBe(10);
+    now += 1_000;
+    expect(await store.prune()).toBe(10);
+    expect(rows()).toBe(0);
+    await store.close();
+    db.close();
+  });
 });
 
 describe('SqliteStore options and lifecycle', () => {
@@ -294,10 +405,13 @@ describe('SqliteStore options and lifecycle', () => {
       {},
       { path: '' },
       { path: ':memory:', database: db },
-      { database: db, busyTimeout: 10 },
       { database: db, synchronous: 'FULL' as const },
-      { path: ':memory:', busyTimeout: -1 },
-      { path: ':memory:', busyTimeout: 1.5 },
+      { path: ':memory:', busyTimeout: 5000 } as { path: string },
+      { path: ':memory:', deadline: 0 },
+      { path: ':memory:', deadline: -1 },
+      { path: ':memory:', deadline: 1.5 },
+      { path: ':memory:', deadline: 2 ** 31 },
+      { path: ':memory:', ttl: Number.NaN },
       { path: ':memory:', synchronous: 'OFF' as 'FULL' },
       { path: ':memory:', ttl: 0 },
       { path: ':memory:', now: 5 as unknown as () => number },
@@ -346,6 +460,192 @@ describe('SqliteStore options and lifecycle', () => {
       expect((await rejection(call)).code).toBe('ERR_MLSTLS_STORAGE');
     }
   });
+});
+
+/** Milliseconds on the wall clock, comparable with lock-holder.mjs's times. */
+function wallClock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+interface LockTimes {
+  readonly locked: number;
+  readonly released: Promise<number>;
+  readonly exited: Promise<unknown>;
+}
+
+/** Starts test/fixtures/lock-holder.mjs on `path`; resolves once it holds the lock. */
+async function holdLock(path: string, holdMs: number): Promise<LockTimes> {
+  const child = fork(join(fixtures, 'lock-holder.mjs'), [path, String(holdMs)], {
+    stdio: 'inherit',
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const { locked } = (await nextMessage(child)) as { locked: number };
+  const released = nextMessage(child).then((message) => (message as { released: number }).released);
+  return { locked, released, exited };
+}
+
+/**
+ * The longest the event loop went without running a 5 ms interval timer, from now until
+ * `stop()`: the gap before `stop()` counts too, so a stall right before it is not missed.
+ */
+function stallProbe(): { stop(): number } {
+  let last = performance.now();
+  let longest = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 5);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(longest, performance.now() - last);
+    },
+  };
+}
+
+interface Timed {
+  readonly started: number;
+  readonly ended: number;
+  readonly outcome: { value: unknown } | { error: unknown };
+}
+
+/** Calls `call` again and again, a millisecond apart, until `until` settles; times each. */
+async function callUntil(until: Promise<unknown>, call: () => Promise<unknown>): Promise<Timed[]> {
+  let done = false;
+  void until.finally(() => {
+    done = true;
+  });
+  const calls: Timed[] = [];
+  while (!done) {
+    const started = wallClock();
+    const outcome = await call().then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    calls.push({ started, ended: wallClock(), outcome });
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return calls;
+}
+
+describe('SqliteStore while another process holds the database locked', () => {
+  const DEADLINE = 1_000;
+  const HOLD = 5_000;
+
+  it('keeps the event loop running, rejects locked-out calls with ERR_MLSTLS_STORAGE_TIMEOUT at the deadline, and loses nothing', async () => {
+    // A store's own file, in WAL mode: the other process's lock keeps writers out, not readers.
+    const walPath = newPath();
+    const wal = new SqliteStore({ path: walPath });
+    // A database passed in, in rollback-journal mode, with better-sqlite3's default busy
+    // timeout of 5 s: the lock keeps readers out too, and the store must not wait those 5 s.
+    const rollbackPath = newPath();
+    const rollbackDb = new Database(rollbackPath);
+    rollbackDb.pragma('journal_mode = DELETE');
+    const rollback = new SqliteStore({ database: rollbackDb });
+    expect(rollbackDb.pragma('busy_timeout', { simple: true })).toBe(5_000);
+
+    const stored = record(3n, 7, Uint8Array.of(1, 2));
+    for (const store of [wal, rollback]) {
+      expect(await store.compareAndSet(id, null, record(2n, 6))).toBe(true);
+      expect(await store.compareAndSet(id, versionOf(record(2n, 6)), stored)).toBe(true);
+    }
+    const next = record(4n, 8);
+
+    const [walLock, rollbackLock] = await Promise.all([
+      holdLock(walPath, HOLD),
+      holdLock(rollbackPath, HOLD),
+    ]);
+    const probe = stallProbe();
+    const [walGets, walWrites, rollbackGets, rollbackWrites] = await Promise.all([
+      callUntil(walLock.released, () => wal.get(id)),
+      callUntil(walLock.released, () => wal.compareAndSet(id, versionOf(stored), next)),
+      callUntil(rollbackLock.released, () => rollback.get(id)),
+      callUntil(rollbackLock.released, () => rollback.compareAndSet(id, versionOf(stored), next)),
+    ]);
+    const maxStall = probe.stop();
+    await Promise.all([walLock.exited, rollbackLock.exited]);
+
+    // No call stopped the event loop: better-sqlite3 never waited for the lock inside SQLite.
+    expect(maxStall, 'the longest event loop delay, ms').toBeLessThan(50);
+
+    const during = async (calls: Timed[], lock: LockTimes) => {
+      const released = await lock.released;
+      return calls.filter((call) => call.started >= lock.locked && call.ended < released);
+    };
+    // Readers of the WAL file were never kept out.
+    const walReads = await during(walGets, walLock);
+    expect(walReads.length).toBeGreaterThan(100);
+    for (const call of walReads) {
+      expect(call.outcome).toHaveProperty('value');
+      expect((call.outcome as { value: SessionRecord }).value).toEqual(stored);
+      expect(call.ended - call.started).toBeLessThan(50);
+    }
+    // Every call the lock kept out waited its deadline, no more, and then timed out.
+    for (const [calls, lock] of [
+      [walWrites, walLock],
+      [rollbackGets, rollbackLock],
+      [rollbackWrites, rollbackLock],
+    ] as const) {
+      const lockedOut = await during(calls, lock);
+      expect(lockedOut.length).toBeGreaterThanOrEqual(3);
+      for (const call of lockedOut) {
+        expect(call.outcome).toHaveProperty('error');
+        const error = (call.outcome as { error: unknown }).error as MlsTlsError;
+        expect(error).toBeInstanceOf(MlsTlsError);
+        expect(error.code).toBe('ERR_MLSTLS_STORAGE_TIMEOUT');
+        expect((error.cause as { code?: string }).code).toMatch(/^SQLITE_BUSY/);
+        expect(call.ended - call.started).toBeGreaterThanOrEqual(DEADLINE);
+        expect(call.ended - call.started).toBeLessThan(DEADLINE + 500);
+      }
+    }
+
+    // Afterwards: what was stored is there, unchanged or replaced by the one write that may
+    // have landed as the lock went; the other process's row is there; the files are sound.
+    for (const [store, writes, path] of [
+      [wal, walWrites, walPath],
+      [rollback, rollbackWrites, rollbackPath],
+    ] as const) {
+      const won = writes.filter(
+        (call) => 'value' in call.outcome && call.outcome.value === true,
+      ).length;
+      expect(won).toBeLessThanOrEqual(1);
+      const current = won === 1 ? next : stored;
+      expect(await store.get(id)).toEqual(current);
+      expect(await store.compareAndSet(id, versionOf(current), record(5n, 9))).toBe(true);
+      expect(await store.get(id)).toEqual(record(5n, 9));
+      const other = await store.get(new TextEncoder().encode('lock-holder'));
+      expect(other?.epoch).toBe(1n);
+      const check = new Database(path, { readonly: true });
+      expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+      check.close();
+    }
+    // The caller's busy timeout is as it was.
+    expect(rollbackDb.pragma('busy_timeout', { simple: true })).toBe(5_000);
+    await wal.close();
+    await rollback.close();
+    rollbackDb.close();
+  }, 30_000);
+
+  it('bounds the constructor by the deadline when the lock keeps it from reading the schema', async () => {
+    const path = newPath();
+    const db = new Database(path);
+    db.pragma('journal_mode = DELETE');
+    await new SqliteStore({ database: db }).close();
+    const lock = await holdLock(path, 1_500);
+    const started = performance.now();
+    const error = refusal(() => new SqliteStore({ database: db, table: 'another', deadline: 300 }));
+    const took = performance.now() - started;
+    expect(error.code).toBe('ERR_MLSTLS_STORAGE_TIMEOUT');
+    expect((error.cause as { code?: string }).code).toMatch(/^SQLITE_BUSY/);
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(800);
+    await lock.released;
+    await lock.exited;
+    const store = new SqliteStore({ database: db, table: 'another' });
+    expect(await store.compareAndSet(id, null, record(1n))).toBe(true);
+    db.close();
+  }, 30_000);
 });
 
 function nextMessage(child: ChildProcess): Promise<unknown> {

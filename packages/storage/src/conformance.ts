@@ -7,8 +7,11 @@
  * - writes only through an atomic compare-and-set on the stored epoch and pending commit, so of
  *   concurrent writers from one version exactly one wins, and a failed write changes nothing;
  * - keys records by the id's bytes (any length, views into larger arrays);
+ * - keeps a record's `format` as given, whatever uint16 it is (format 1 of earlier versions,
+ *   a format this version does not know): only the state machine judges it;
  * - keeps no reference to the caller's arrays, in or out;
- * - expires a record `ttl` ms after its last write, and never without a `ttl`;
+ * - expires a record `ttl` ms after its last write, never with `ttl: Infinity`, and not
+ *   within the test without a `ttl` (the default is `DEFAULT_SESSION_TTL`, 7 days);
  * - rejects every call after `close()` with an `MlsTlsError`, without hanging.
  *
  * Call it once, at the top level of a vitest test file:
@@ -18,7 +21,7 @@
  * describeSessionStore('MyStore', (options) => new MyStore(options));
  * ```
  *
- * `open` is called once per test (twice in one TTL test) and each store it returns is closed
+ * `open` is called once per test (three times in one TTL test) and each store it returns is closed
  * after its test. Ids are random, so a persistent backend shared between runs is fine; the
  * 1-byte ids are deleted before and after use. The TTL tests wait in real time, under a second
  * in all; pass a larger `ttlSlack` for a backend whose expiry is coarser than 50 ms.
@@ -134,6 +137,32 @@ export function describeSessionStore(
         expect(await store.compareAndSet(id, null, written)).toBe(true);
         expectRecord(await store.get(id), copy);
       }
+    });
+
+    it('keeps a record of any format as given: 1 (earlier versions), 7, 0 and 65535', async () => {
+      const store = await openStore();
+      for (const format of [1, 7, 0, 0xffff, SESSION_FORMAT]) {
+        const id = randomId();
+        const written = record({ format, epoch: 3n, pending: randomBytes(12) });
+        expect(await store.compareAndSet(id, null, written)).toBe(true);
+        expectRecord(await store.get(id), cloneRecord(written));
+        const next = record({ format, epoch: 4n });
+        expect(await store.compareAndSet(id, versionOf(written), next)).toBe(true);
+        expectRecord(await store.get(id), next);
+      }
+    });
+
+    it('replaces a format-1 record with one of this format by compare-and-set (a migration)', async () => {
+      const store = await openStore();
+      const id = randomId();
+      const old = record({ format: 1, epoch: 9n, pending: randomBytes(16) });
+      expect(await store.compareAndSet(id, null, old)).toBe(true);
+      const migrated = record({ format: SESSION_FORMAT, epoch: 9n, pending: old.pending! });
+      expect(await store.compareAndSet(id, versionOf(old), migrated)).toBe(true);
+      expectRecord(await store.get(id), migrated);
+      const next = record({ epoch: 10n });
+      expect(await store.compareAndSet(id, versionOf(migrated), next)).toBe(true);
+      expectRecord(await store.get(id), next);
     });
 
     it('accepts an id of one byte', async () => {
@@ -315,12 +344,16 @@ export function describeSessionStore(
       expectRecord(await store.get(id), again);
     });
 
-    it('restarts the ttl on every write, and keeps records forever without one', async () => {
+    it('restarts the ttl on every write, and keeps records with ttl Infinity or the default', async () => {
       const store = await openStore({ ttl: REFRESH_TTL });
-      const forever = await openStore();
+      const forever = await openStore({ ttl: Number.POSITIVE_INFINITY });
+      const byDefault = await openStore();
       const keptId = randomId();
       const kept = record({ epoch: 1n, pending: randomBytes(4) });
       expect(await forever.compareAndSet(keptId, null, kept)).toBe(true);
+      const defaultId = randomId();
+      const keptByDefault = record({ epoch: 2n });
+      expect(await byDefault.compareAndSet(defaultId, null, keptByDefault)).toBe(true);
       // The check needs its second write before the first expires and its read after: on a
       // machine that stalls timers past that, an attempt proves nothing and is made again.
       for (let attempt = 1; ; attempt++) {
@@ -346,6 +379,7 @@ export function describeSessionStore(
         if (attempt === 5) throw new Error('timers stalled too long for the ttl check 5 times');
       }
       expectRecord(await forever.get(keptId), kept);
+      expectRecord(await byDefault.get(defaultId), keptByDefault);
     });
 
     it('rejects every call after close with an MlsTlsError, without hanging', async () => {
@@ -390,16 +424,20 @@ export function describeSessionStore(
 }
 
 interface RecordFields {
+  format?: number;
   epoch?: bigint;
   state?: Uint8Array;
   pending?: Uint8Array;
   peer?: Uint8Array;
 }
 
-/** A record with random state and peer unless given; no pending commit unless given. */
+/**
+ * A record of this version's format, with random state and peer unless given; no pending
+ * commit unless given.
+ */
 function record(fields: RecordFields = {}): SessionRecord {
   const base = {
-    format: SESSION_FORMAT,
+    format: fields.format ?? SESSION_FORMAT,
     epoch: fields.epoch ?? 1n,
     state: fields.state ?? randomBytes(120),
     peer: fields.peer ?? randomBytes(48),
@@ -409,6 +447,7 @@ function record(fields: RecordFields = {}): SessionRecord {
 
 function cloneRecord(source: SessionRecord): SessionRecord {
   return record({
+    format: source.format,
     epoch: source.epoch,
     state: source.state.slice(),
     ...(source.pending === undefined ? {} : { pending: source.pending.slice() }),

@@ -1,5 +1,5 @@
 import { MlsTlsError, Reader, Writer } from '@mlstls/codec';
-import { SESSION_FORMAT, type SessionRecord } from './store.js';
+import type { SessionRecord } from './store.js';
 
 /**
  * A record as one byte string, for stores that keep a blob and for node:tls-style `session`
@@ -17,16 +17,14 @@ export function encodeSessionRecord(record: SessionRecord): Uint8Array {
 }
 
 /**
- * Reads what `encodeSessionRecord` wrote; another format, or any malformed input, is
- * `ERR_MLSTLS_STORAGE`. The record's arrays are views into `bytes`.
+ * Reads what `encodeSessionRecord` wrote, in any format: the record keeps its `format`, for the
+ * state machine to read or refuse. Malformed input is `ERR_MLSTLS_STORAGE`. The record's arrays
+ * are views into `bytes`.
  */
 export function decodeSessionRecord(bytes: Uint8Array): SessionRecord {
   try {
     const reader = new Reader(bytes, 'session record');
     const format = reader.u16();
-    if (format !== SESSION_FORMAT) {
-      throw new MlsTlsError('ERR_MLSTLS_STORAGE', `session record format ${format}`);
-    }
     const epoch = reader.u64();
     const state = reader.opaque(4);
     const hasPending = reader.u8();

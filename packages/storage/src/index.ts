@@ -2,6 +2,7 @@ export { claimSession, type SessionClaim } from './claims.js';
 export { decodeSessionRecord, encodeSessionRecord } from './encoding.js';
 export { checkTtl, MemoryStore } from './memory.js';
 export {
+  DEFAULT_SESSION_TTL,
   isAtVersion,
   SESSION_FORMAT,
   type SessionRecord,

@@ -1,5 +1,6 @@
 import { MlsTlsError } from '@mlstls/codec';
 import {
+  DEFAULT_SESSION_TTL,
   isAtVersion,
   type SessionRecord,
   type SessionStore,
@@ -72,11 +73,18 @@ export class MemoryStore implements SessionStore {
   }
 }
 
-/** A `ttl` option checked, as milliseconds (`Infinity` when absent). */
+/**
+ * A `ttl` option checked, as milliseconds: `DEFAULT_SESSION_TTL` when absent, `Infinity` when
+ * given as `Infinity` (keep records until deleted).
+ */
 export function checkTtl(ttl: number | undefined): number {
-  if (ttl === undefined) return Number.POSITIVE_INFINITY;
+  if (ttl === undefined) return DEFAULT_SESSION_TTL;
+  if (ttl === Number.POSITIVE_INFINITY) return ttl;
   if (!Number.isSafeInteger(ttl) || ttl <= 0) {
-    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'ttl must be a positive integer (ms)');
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_ARGUMENT',
+      'ttl must be a positive integer (ms) or Infinity',
+    );
   }
   return ttl;
 }

@@ -1,17 +1,32 @@
 /**
- * The storage interface of mlstls (PROFILE.md sections 5 and 6): group state as bytes in and
- * out, keyed by a session id, written only by an atomic compare-and-set.
+ * The storage interface of mlstls (docs/protocol.md sections 5 and 6): group state as bytes in
+ * and out, keyed by a session id, written only by an atomic compare-and-set.
  */
 
-/** The format of a `SessionRecord` this version writes. A reader refuses any other. */
-export const SESSION_FORMAT = 1;
+/**
+ * The format of a `SessionRecord` this version writes. Format 2 is a group state without its
+ * MLS exporter secret (docs/protocol.md section 3, revision 2); format 1, written by earlier
+ * versions, holds it. Stores keep and return any format as it was given: the state machine,
+ * not the store, refuses a record it can neither read nor migrate.
+ */
+export const SESSION_FORMAT = 2;
+
+/**
+ * The `ttl` a store applies when none is given: 7 days in milliseconds, the longest lifetime
+ * RFC 8446 4.6.1 allows a session ticket. Stored sessions are bounded by default; pass
+ * `ttl: Infinity` to keep records until they are deleted.
+ */
+export const DEFAULT_SESSION_TTL = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * One stored session. Stores keep the fields as they are: only the state machine reads
  * `state`, `pending` and `peer`.
  */
 export interface SessionRecord {
-  /** `SESSION_FORMAT` of the writer. */
+  /**
+   * The format `state` and `pending` are in, a uint16: `SESSION_FORMAT` when this version wrote
+   * them. Stores keep whatever format they are given and never judge it.
+   */
   readonly format: number;
   /** The MLS epoch `state` is in. */
   readonly epoch: bigint;
@@ -39,15 +54,18 @@ export interface SessionVersion {
 /** Options every adapter takes. */
 export interface StoreOptions {
   /**
-   * How long a record lives after its last write, in milliseconds (default: forever). An
-   * expired record reads as absent, so its connection cannot be resumed.
+   * How long a record lives after its last write, in milliseconds: a positive integer, or
+   * `Infinity` to keep records until deleted (default `DEFAULT_SESSION_TTL`, 7 days). An
+   * expired record reads as absent, so its next connection makes a full handshake.
    */
   readonly ttl?: number;
 }
 
 /**
  * A session store. The id is the group_id at a responder and the responder's name at an
- * initiator. Every method may reject with `ERR_MLSTLS_STORAGE`.
+ * initiator. Every method may reject with `ERR_MLSTLS_STORAGE`, and a store with a deadline
+ * with `ERR_MLSTLS_STORAGE_TIMEOUT` (its backend did not answer in time: what the call asked
+ * may or may not have happened).
  */
 export interface SessionStore {
   /** The record stored under `id`, or `undefined` when there is none (or it expired). */

@@ -43,24 +43,25 @@ function plain(record: SessionRecord): unknown {
 
 const recordArb: fc.Arbitrary<SessionRecord> = fc
   .record({
+    format: fc.integer({ min: 0, max: 0xffff }),
     epoch: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     state: fc.uint8Array({ maxLength: 300 }),
     pending: fc.option(fc.uint8Array({ maxLength: 100 }), { nil: undefined }),
     peer: fc.uint8Array({ maxLength: 100 }),
   })
-  .map(({ epoch, state, pending, peer }) =>
+  .map(({ format, epoch, state, pending, peer }) =>
     pending === undefined
-      ? { format: SESSION_FORMAT, epoch, state, peer }
-      : { format: SESSION_FORMAT, epoch, state, pending, peer },
+      ? { format, epoch, state, peer }
+      : { format, epoch, state, pending, peer },
   );
 
 describe('encodeSessionRecord / decodeSessionRecord', () => {
   it('writes format, epoch, state, a presence byte, pending and peer', () => {
     expect(Array.from(encodeSessionRecord(withPending))).toEqual([
-      0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 1, 2, 3, 1, 0, 0, 0, 4, 6, 7, 8, 9, 0, 2, 4, 5,
+      0, 2, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 1, 2, 3, 1, 0, 0, 0, 4, 6, 7, 8, 9, 0, 2, 4, 5,
     ]);
     expect(Array.from(encodeSessionRecord(withoutPending))).toEqual([
-      0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 1, 2, 3, 0, 0, 2, 4, 5,
+      0, 2, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 1, 2, 3, 0, 0, 2, 4, 5,
     ]);
   });
 
@@ -86,11 +87,23 @@ describe('encodeSessionRecord / decodeSessionRecord', () => {
     );
   });
 
-  it('refuses another format', () => {
-    for (const format of [0, 2, 0xffff]) {
+  it('writes format 2, a state without its exporter secret', () => {
+    expect(SESSION_FORMAT).toBe(2);
+  });
+
+  it('keeps any uint16 format as it is: the state machine, not the codec, judges it', () => {
+    for (const format of [0, 1, 2, 7, 0xffff]) {
       const bytes = encodeSessionRecord({ ...withPending, format });
-      expectCode(() => decodeSessionRecord(bytes), 'ERR_MLSTLS_STORAGE');
+      expect(Array.from(bytes.subarray(0, 2))).toEqual([format >> 8, format & 0xff]);
+      expect(plain(decodeSessionRecord(bytes))).toEqual(plain({ ...withPending, format }));
     }
+  });
+
+  it('decodes the bytes a format-1 writer made', () => {
+    const bytes = Uint8Array.of(
+      ...[0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 1, 2, 3, 1, 0, 0, 0, 4, 6, 7, 8, 9, 0, 2, 4, 5],
+    );
+    expect(plain(decodeSessionRecord(bytes))).toEqual(plain({ ...withPending, format: 1 }));
   });
 
   it('refuses every truncation and trailing bytes', () => {
