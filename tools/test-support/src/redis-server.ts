@@ -1,7 +1,8 @@
 /**
  * The Redis server of the tests (vitest.redis.ts), the fleet demo and the resumption benchmark:
  * the one a URL names (REDIS_URL), or a private `redis-server` from PATH on a free port of
- * 127.0.0.1, without persistence, stopped by its pid. Every wait is bounded.
+ * 127.0.0.1, without persistence, stopped by its pid. Every wait is bounded. A test that needs
+ * persistence (a snapshot, then a restart from it) starts its own with `dir` and `port`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,18 +23,51 @@ export interface RedisServer {
   readonly origin: string;
   /** Whether this process started it (and `stop()` ends it). */
   readonly started: boolean;
+  /** The started server's pid (to pause it with SIGSTOP, say); undefined for REDIS_URL's. */
+  readonly pid?: number | undefined;
+  /** Resolves once a started server has exited (SIGTERM by pid, then SIGKILL); also after a kill. */
   stop(): Promise<void>;
 }
 
+/** For a started server only (with a `url`, `redisServer` rejects them). */
+export interface RedisServerOptions {
+  /**
+   * RDB persistence in this existing directory, as `dump.rdb`: the server loads it when it
+   * starts, and writes it only on an explicit `SAVE` (`--save ''`, no automatic snapshot, no
+   * AOF), so a test decides when the snapshot is taken. Default: no persistence.
+   */
+  readonly dir?: string;
+  /** The port to listen on, to start a server again where its clients know it (default: a free one). */
+  readonly port?: number;
+}
+
 /** `url` when given, else a started redis-server; rejects with the reason when none can be had. */
-export async function redisServer(url: string | undefined): Promise<RedisServer> {
+export async function redisServer(
+  url: string | undefined,
+  options: RedisServerOptions = {},
+): Promise<RedisServer> {
   if (url !== undefined && url !== '') {
+    if (options.dir !== undefined || options.port !== undefined) {
+      throw new Error('dir and port are for a started redis-server, not for a given url');
+    }
     return { url, origin: 'REDIS_URL', started: false, stop: async () => {} };
   }
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
+  const persistence =
+    options.dir === undefined ? [] : ['--dir', options.dir, '--dbfilename', 'dump.rdb'];
   const server = spawn(
     'redis-server',
-    ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port)],
+    [
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      ...persistence,
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -72,8 +106,9 @@ export async function redisServer(url: string | undefined): Promise<RedisServer>
   const version = /version=([0-9.]+)/.exec(output)?.[1] ?? '';
   return {
     url: `redis://127.0.0.1:${port}`,
-    origin: `redis-server ${version} started on 127.0.0.1:${port} (pid ${server.pid}, --save '' --appendonly no)`,
+    origin: `redis-server ${version} started on 127.0.0.1:${port} (pid ${server.pid}, --save '' --appendonly no${options.dir === undefined ? '' : ` --dir ${options.dir} --dbfilename dump.rdb`})`,
     started: true,
+    pid: server.pid,
     stop: () => stop(server),
   };
 }
@@ -118,7 +153,10 @@ function answersPing(port: number): Promise<boolean> {
   });
 }
 
-/** SIGTERM by pid, SIGKILL after STOP_TIMEOUT_MS. */
+/**
+ * SIGTERM by pid, SIGKILL after STOP_TIMEOUT_MS. A server the caller killed already (by its
+ * pid) is not reaped yet until its 'exit' event, so the SIGTERM reaches its zombie harmlessly.
+ */
 async function stop(server: ChildProcess): Promise<void> {
   if (server.pid === undefined || server.exitCode !== null || server.signalCode !== null) return;
   const exited = once(server, 'exit');
