@@ -18,6 +18,20 @@ import { closeAll, connectPinned, errorsOf, portOf, startServer } from './loopba
 
 afterEach(closeAll);
 
+/**
+ * @mlstls/storage-sqlite's own test process that holds a database locked (`BEGIN EXCLUSIVE`
+ * and a write) for a given time: `{ locked }`, then `{ released }`.
+ */
+const LOCK_HOLDER = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'storage-sqlite',
+  'test',
+  'fixtures',
+  'lock-holder.mjs',
+);
+
 /** The store deadline of these tests: short, so that a hung store shows in the timings. */
 const DEADLINE = 400;
 /** What a loaded 2-core runner may add to a measured handshake. */
@@ -174,10 +188,7 @@ describe('a server whose SQLite file another process holds locked', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 500)); // warm
       const normal = Math.max(...times.map((time) => time.ms ?? 0));
-      const holder = fork(join(import.meta.dirname, 'fixtures', 'sqlite-lock-holder.mjs'), [
-        path,
-        '5000',
-      ]);
+      const holder = fork(LOCK_HOLDER, [path, '5000']);
       const released = new Promise<void>((resolve, reject) => {
         holder.on('message', (message: { released?: true }) => {
           if (message.released) resolve();

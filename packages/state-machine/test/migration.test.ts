@@ -16,7 +16,7 @@ import { decodeGroupState } from 'ts-mls';
 import { describe, expect, it } from 'vitest';
 import type { EndpointCredential } from '../src/index.js';
 import { migrateSessionRecord } from '../src/index.js';
-import { hex, Pair, type Side, sides } from './pair.js';
+import { hex, Pair, type Side, sides, unconfirmedCount } from './pair.js';
 
 const FIXTURES = fileURLToPath(new URL('./fixtures/session-format-1/', import.meta.url));
 
@@ -192,16 +192,6 @@ async function expectAllMigrated(world: World, fixture: Fixture, pairs: readonly
       }
     }
   }
-}
-
-/** How many unconfirmed commits an initiator's record holds (its pending: group_id, list). */
-function unconfirmedCount(record: SessionRecord): number {
-  const reader = new Reader(record.pending!);
-  reader.opaque(1);
-  const list = reader.vector(4);
-  let count = 0;
-  for (; list.remaining > 0; count++) list.opaque(4);
-  return count;
 }
 
 interface Expectation {

@@ -13,10 +13,12 @@ import {
   type HandshakeMessage,
   HandshakeType,
   type MlsTlsError,
+  Reader,
   RecordLimits,
 } from '@mlstls/codec';
 import { deriveApplicationSecrets, parseKeyLogLine } from '@mlstls/key-schedule';
 import { RecordProtector } from '@mlstls/record';
+import type { SessionRecord } from '@mlstls/storage';
 import { expect } from 'vitest';
 import {
   type EndpointCredential,
@@ -431,6 +433,16 @@ export class Pair {
     this.expectSameKeys();
     await this.expectDataFlows();
   }
+}
+
+/** How many unconfirmed commits an initiator's record holds (its pending: group_id, list). */
+export function unconfirmedCount(record: SessionRecord): number {
+  const reader = new Reader(record.pending!);
+  reader.opaque(1);
+  const list = reader.vector(4);
+  let count = 0;
+  for (; list.remaining > 0; count++) list.opaque(4);
+  return count;
 }
 
 export function hex(bytes: Uint8Array): string {

@@ -1,12 +1,9 @@
-// PROFILE.md section 6: resumption from every state a connection can break in, every rule the
-// responder applies to a flight, and the compare-and-set that lets one resumption win.
-import { Reader } from '@mlstls/codec';
 import { encodeSessionRecord, MemoryStore, type SessionRecord, versionOf } from '@mlstls/storage';
 import { describe, expect, it } from 'vitest';
 import { encodeGroup } from '../src/group.js';
 import { Initiator, Responder } from '../src/index.js';
 import { decodeGroup } from '../src/session.js';
-import { hex, now, Pair, random } from './pair.js';
+import { hex, now, Pair, random, unconfirmedCount } from './pair.js';
 
 const SESSION_ID = new TextEncoder().encode('responder.example:443');
 
@@ -55,16 +52,6 @@ async function reconnect(world: World): Promise<Pair> {
 async function storedBytes(store: MemoryStore, id: Uint8Array): Promise<string> {
   const record = await store.get(id);
   return record === undefined ? 'none' : hex(encodeSessionRecord(record));
-}
-
-/** How many unconfirmed commits an initiator's record holds (its pending: group_id, list). */
-function unconfirmedCount(record: SessionRecord): number {
-  const reader = new Reader(record.pending!);
-  reader.opaque(1);
-  const list = reader.vector(4);
-  let count = 0;
-  for (; list.remaining > 0; count++) list.opaque(4);
-  return count;
 }
 
 /** What each side's `error` output says of `reconnect` (undefined: no error). */

@@ -7,7 +7,7 @@ import { decodeGroupState } from 'ts-mls';
 import { describe, expect, it } from 'vitest';
 import { generateCredential } from '../src/index.js';
 import { decodeResponderPending } from '../src/session.js';
-import { Pair, type PairOptions, random } from './pair.js';
+import { hex, Pair, type PairOptions, random } from './pair.js';
 
 const SESSION_ID = new TextEncoder().encode('responder.example');
 
@@ -46,10 +46,6 @@ function exporterSecretOf(state: Uint8Array): Uint8Array {
 
 function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
   return Buffer.from(haystack).indexOf(Buffer.from(needle)) !== -1;
-}
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
 }
 
 describe('no exporter secret at rest (section 3)', () => {

@@ -8,72 +8,22 @@ import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  connect,
   createServer,
   type EndpointCredential,
   generateCredential,
   type MlsTlsServer,
-  type MlsTlsSocket,
 } from '@mlstls/node';
-import { decodeSessionRecord, encodeSessionRecord, type SessionStore } from '@mlstls/storage';
+import { encodeSessionRecord, type SessionStore } from '@mlstls/storage';
 import { RedisStore } from '@mlstls/storage-redis';
 import { SqliteStore } from '@mlstls/storage-sqlite';
 import { within } from '@mlstls/test-support';
-import { afterEach, expect, inject, it } from 'vitest';
+import { expect, inject, it } from 'vitest';
 import { type RecordingRelay, startRecordingRelay } from '../src/recording-relay.js';
 import { type ResponderProcess, startResponder } from '../src/responder-fleet.js';
+import { cleanups, client, closeCleanly, echoes, groupIdOf } from './peers.js';
 
 /** A plaintext alert record: fatal (2), unknown_psk_identity (115). */
 const UNKNOWN_PSK_IDENTITY_ALERT = [21, 3, 3, 0, 2, 2, 115];
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-/** A client that keeps its sessions, as node:tls's `'session'` listeners do. */
-function client(options: { port: number; pinned: Uint8Array; session?: Uint8Array }) {
-  const socket = connect({
-    host: '127.0.0.1',
-    port: options.port,
-    peerSignaturePublicKey: options.pinned,
-    fallback: false,
-    handshakeTimeout: 30_000,
-    ...(options.session === undefined ? {} : { session: options.session }),
-  });
-  cleanups.push(() => socket.destroy());
-  const sessions: Buffer[] = [];
-  const errors: Error[] = [];
-  socket.on('session', (session: Buffer) => sessions.push(session));
-  socket.on('error', (error) => errors.push(error));
-  const secure = within(
-    new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', resolve);
-      socket.once('error', reject);
-    }),
-    30_000,
-    'the handshake',
-  );
-  return { socket, sessions, errors, secure };
-}
-
-async function echoes(socket: MlsTlsSocket, text: string): Promise<void> {
-  socket.write(text);
-  const [echo] = (await within(once(socket, 'data'), 10_000, 'the echo')) as [Buffer];
-  expect(echo.toString()).toBe(text);
-}
-
-async function closeCleanly(socket: MlsTlsSocket): Promise<void> {
-  socket.resume();
-  socket.end();
-  await within(once(socket, 'close'), 10_000, 'a clean close');
-}
-
-/** The group_id of an initiator's session: its `pending` starts with `opaque group_id<1>`. */
-function groupIdOf(session: Uint8Array): Uint8Array {
-  const { pending } = decodeSessionRecord(session);
-  return pending!.subarray(1, 1 + pending![0]!);
-}
 
 async function storedBytes(store: SessionStore, groupId: Uint8Array): Promise<Buffer> {
   const record = await store.get(groupId);

@@ -16,19 +16,14 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync }
 import { Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  connect,
-  createServer,
-  type EndpointCredential,
-  generateCredential,
-  type MlsTlsSocket,
-} from '@mlstls/node';
-import { decodeSessionRecord, type SessionRecord, type SessionStore } from '@mlstls/storage';
+import { createServer, type EndpointCredential, generateCredential } from '@mlstls/node';
+import type { SessionRecord, SessionStore } from '@mlstls/storage';
 import { RedisStore } from '@mlstls/storage-redis';
 import { SqliteStore } from '@mlstls/storage-sqlite';
 import { type RedisServer, redisServer, within } from '@mlstls/test-support';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { type RecordedConnection, startRecordingRelay } from '../src/recording-relay.js';
+import { cleanups, client, closeCleanly, echoes, groupIdOf } from './peers.js';
 
 const HANDSHAKE = 22;
 const APPLICATION_DATA = 23;
@@ -36,11 +31,6 @@ const RESUMPTION = 194;
 const RESUMPTION_ACCEPT = 195;
 /** resumption_accept's record: msg_type, uint24 length 32, responder_random[32]. */
 const RESUMPTION_ACCEPT_LENGTH = 4 + 32;
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
 
 function tempDir(name: string): string {
   const dir = mkdtempSync(join(tmpdir(), `mlstls-${name}-`));
@@ -104,50 +94,6 @@ async function serve(
   };
   cleanups.push(stop);
   return { port: (server.address() as { port: number }).port, stop };
-}
-
-/** A client that keeps its sessions, as node:tls's `'session'` listeners do. */
-function client(options: { port: number; pinned: Uint8Array; session?: Uint8Array }) {
-  const socket = connect({
-    host: '127.0.0.1',
-    port: options.port,
-    peerSignaturePublicKey: options.pinned,
-    fallback: false,
-    handshakeTimeout: 30_000,
-    ...(options.session === undefined ? {} : { session: options.session }),
-  });
-  cleanups.push(() => socket.destroy());
-  const sessions: Buffer[] = [];
-  const errors: Error[] = [];
-  socket.on('session', (session: Buffer) => sessions.push(session));
-  socket.on('error', (error) => errors.push(error));
-  const secure = within(
-    new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', resolve);
-      socket.once('error', reject);
-    }),
-    30_000,
-    'the handshake',
-  );
-  return { socket, sessions, errors, secure };
-}
-
-async function echoes(socket: MlsTlsSocket, text: string): Promise<void> {
-  socket.write(text);
-  const [echo] = (await within(once(socket, 'data'), 10_000, 'the echo')) as [Buffer];
-  expect(echo.toString()).toBe(text);
-}
-
-async function closeCleanly(socket: MlsTlsSocket): Promise<void> {
-  socket.resume();
-  socket.end();
-  await within(once(socket, 'close'), 10_000, 'a clean close');
-}
-
-/** The group_id of an initiator's session: its `pending` starts with `opaque group_id<1>`. */
-function groupIdOf(session: Uint8Array): Uint8Array {
-  const { pending } = decodeSessionRecord(session);
-  return pending!.subarray(1, 1 + pending![0]!);
 }
 
 async function stored(store: SessionStore, groupId: Uint8Array): Promise<SessionRecord> {
