@@ -526,6 +526,51 @@ describe('compare-and-set', () => {
     await full.expectInSync(1n);
   });
 
+  it('an initiator whose store cannot keep its flight sends none: a full handshake on the same transport, reported', async () => {
+    const { world } = await connectedWorld();
+    const store = Object.assign(Object.create(world.initiatorStore) as MemoryStore, {
+      compareAndSet: async () => {
+        throw new Error('the disk is full');
+      },
+    });
+    const pair = await Pair.create({
+      ...world.options,
+      initiator: { ...world.options.initiator, store },
+    });
+    await pair.initiator.start();
+    await pair.settle();
+    expect(pair.labels('initiator').filter((label) => label.startsWith('send'))[0]).toBe(
+      'send plaintext client_hello',
+    );
+    expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+    expect(pair.initiator.handshake?.resumed).toBe(false);
+    expect(pair.initiator.storeError?.code).toBe('ERR_MLSTLS_STORAGE');
+    expect(pair.log.initiator.count('storeError')).toBe(1);
+    await pair.expectInSync(1n);
+  });
+
+  it('a responder whose store cannot be read refuses the flight, and the initiator falls back', async () => {
+    const { world } = await connectedWorld();
+    const store = Object.assign(Object.create(world.responderStore) as MemoryStore, {
+      get: async () => {
+        throw new Error('connection refused');
+      },
+    });
+    const pair = await Pair.create({
+      ...world.options,
+      responder: { ...world.options.responder, store },
+    });
+    await pair.initiator.start();
+    await pair.settle();
+    expect(pair.errors()).toEqual({
+      initiator: ['ERR_MLSTLS_UNKNOWN_PSK_IDENTITY'],
+      responder: ['ERR_MLSTLS_UNKNOWN_PSK_IDENTITY'],
+    });
+    expect(reconnectOf(pair)).toEqual({ initiator: true, responder: false });
+    expect(pair.responder.failure?.message).toContain('the session store cannot be read');
+    expect((pair.responder.failure?.cause as Error).message).toBe('the session store failed to read');
+  });
+
   it('with strictStore, a store that fails ends the connection with ERR_MLSTLS_STORAGE before anything is sent', async () => {
     const { world, pair } = await connectedWorld({ strictStore: true });
     await world.responderStore.close();
