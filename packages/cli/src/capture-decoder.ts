@@ -37,7 +37,7 @@ export type DecodedHandshake =
   | { readonly type: 'resumption'; readonly commit: CommitHeader }
   | { readonly type: 'resumption_accept'; readonly responderRandom: Uint8Array };
 
-/** The key a protected record was opened with (PROFILE.md section 3). */
+/** The key a protected record was opened with (docs/protocol.md section 3). */
 export interface RecordKeys {
   readonly epoch: bigint;
   /** The `traffic upd` generation: how many key_updates its sender made in the epoch. */
@@ -110,7 +110,7 @@ class DirectionState {
   constructor(readonly direction: CaptureDirection) {}
 
   /**
-   * The sender switched to `epoch`'s keys, generation 0 (PROFILE.md sections 3 and 5). Already
+   * The sender switched to `epoch`'s keys, generation 0 (docs/protocol.md sections 3 and 5). Already
    * there is no switch: a resumption's epoch_key_update is the first record under its epoch.
    */
   enterEpoch(epoch: bigint): void {
@@ -123,9 +123,9 @@ class DirectionState {
 }
 
 /**
- * Decrypts one connection's transport bytes with its key log (PROFILE.md section 9), as
+ * Decrypts one connection's transport bytes with its key log (docs/protocol.md section 9), as
  * Wireshark does with SSLKEYLOGFILE. It follows each direction's keys from the handshake
- * messages it reads (PROFILE.md sections 3, 5 and 6):
+ * messages it reads (docs/protocol.md sections 3, 5 and 6):
  *
  * - after server_hello both directions are at epoch 1, the initial group;
  * - the client's direction moves to a commit's target epoch after its own encrypted
@@ -339,7 +339,7 @@ export class CaptureDecoder {
       const messages = state.reassembler.push(content);
       return { ...base, handshake: messages.map((message) => this.#apply(state, message, keys)) };
     }
-    // PROFILE.md section 1: handshake messages are not interleaved with other content.
+    // docs/protocol.md section 1: handshake messages are not interleaved with other content.
     state.reassembler.checkBoundary();
     if (contentType === ContentType.alert) {
       return { ...base, handshake: [], alert: decodeAlert(content) };

@@ -9,7 +9,7 @@ export const DECODE_FLAGS: readonly FlagSpec[] = [
   {
     names: ['-keylog'],
     value: 'FILE',
-    help: 'the key log of the connection (PROFILE.md section 9)',
+    help: 'the key log of the connection (docs/protocol.md section 9)',
   },
   { names: ['-in'], value: 'CAPTURE', help: 'the capture file (or give it as the last argument)' },
 ];

@@ -3,7 +3,7 @@ import { MlsTlsError } from '@mlstls/codec';
 import { type KeyLogEntry, parseKeyLogLine } from '@mlstls/key-schedule';
 
 /**
- * Every `MLSTLS_MASTER_SECRET` line of a key log file (PROFILE.md section 9). Empty lines,
+ * Every `MLSTLS_MASTER_SECRET` line of a key log file (docs/protocol.md section 9). Empty lines,
  * `#` comments and lines of other labels (TLS key log lines in the same file) are skipped, as
  * Wireshark does; a malformed mlstls line is `ERR_MLSTLS_DECODE` naming its line number.
  */

@@ -46,7 +46,7 @@ export const CLIENT_FLAGS: readonly FlagSpec[] = [
     value: 'memory|sqlite:FILE',
     help: 'where the session is kept (default memory)',
   },
-  { names: ['-keylog'], value: 'FILE', help: 'append key log lines (PROFILE.md section 9)' },
+  { names: ['-keylog'], value: 'FILE', help: 'append key log lines (docs/protocol.md section 9)' },
   { names: ['-trace'], help: 'print every record and handshake message' },
   { names: ['-capture'], value: 'FILE', help: "write each connection's bytes (FILE, FILE.2, ...)" },
   { names: ['-quiet'], help: 'print no session summary or epochs' },

@@ -33,7 +33,7 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
     value: 'memory|sqlite:FILE',
     help: 'where sessions are kept (default memory)',
   },
-  { names: ['-keylog'], value: 'FILE', help: 'append key log lines (PROFILE.md section 9)' },
+  { names: ['-keylog'], value: 'FILE', help: 'append key log lines (docs/protocol.md section 9)' },
   { names: ['-trace'], help: 'print every record and handshake message' },
   { names: ['-capture'], value: 'FILE', help: "write each connection's bytes (FILE, FILE.2, ...)" },
   { names: ['-quiet'], help: 'print no session summary' },

@@ -1,5 +1,5 @@
 /**
- * Every code point of the mlstls wire profile in one table (PROFILE.md sections 1, 2, 6, 7, 8).
+ * Every code point of the mlstls wire profile in one table (docs/protocol.md sections 1, 2, 6, 7, 8).
  * Names follow the RFCs so that each line can be checked against them.
  */
 
@@ -14,7 +14,7 @@ export const ContentType = {
 export type ContentType = (typeof ContentType)[keyof typeof ContentType];
 
 /**
- * Handshake message types (PROFILE.md section 2). 192 to 195 are this profile's own and
+ * Handshake message types (docs/protocol.md section 2). 192 to 195 are this profile's own and
  * provisional: the TLS registry has no private-use range.
  */
 export const HandshakeType = {
@@ -29,7 +29,7 @@ export const HandshakeType = {
 export type HandshakeType = (typeof HandshakeType)[keyof typeof HandshakeType];
 
 /**
- * Messages after which their sender switches keys: each must end its record (PROFILE.md
+ * Messages after which their sender switches keys: each must end its record (docs/protocol.md
  * section 1). Indexed by msg_type.
  */
 export const KEY_CHANGING_HANDSHAKE_TYPES: ReadonlySet<number> = new Set<number>([
@@ -95,7 +95,7 @@ export const MlsWireFormat = {
 } as const;
 export type MlsWireFormat = (typeof MlsWireFormat)[keyof typeof MlsWireFormat];
 
-/** KeyPackage and GroupContext extensions in the private MLS range (PROFILE.md section 7). */
+/** KeyPackage and GroupContext extensions in the private MLS range (docs/protocol.md section 7). */
 export const ExtensionType = {
   mlstls_server_name: 0xf0a0,
   mlstls_alpn: 0xf0a1,

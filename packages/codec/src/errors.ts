@@ -74,7 +74,7 @@ export const ErrorCode = {
   /** Nothing was sent or received for the idle timeout a binding was given. */
   ERR_MLSTLS_IDLE_TIMEOUT: AlertDescription.user_canceled,
   /**
-   * A resumption was refused (PROFILE.md section 6): no stored group, a commit that does not
+   * A resumption was refused (docs/protocol.md section 6): no stored group, a commit that does not
    * apply, a replay, or a concurrent resumption that won. Nothing stored changed.
    */
   ERR_MLSTLS_UNKNOWN_PSK_IDENTITY: AlertDescription.unknown_psk_identity,

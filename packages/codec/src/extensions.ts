@@ -1,4 +1,4 @@
-// The KeyPackage and GroupContext extensions of PROFILE.md section 7, inside the MLS
+// The KeyPackage and GroupContext extensions of docs/protocol.md section 7, inside the MLS
 // `Extension.extension_data`. Their lists and strings use MLS's `<V>` prefixes; a protocol
 // name inside the ALPN list keeps RFC 7301's one-byte prefix, so ALPN ids are TLS's.
 import { MlsTlsError } from './errors.js';

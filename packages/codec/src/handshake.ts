@@ -8,13 +8,13 @@ import { MlsTlsError } from './errors.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
-/** PROFILE.md section 2: `MLSMessage key_package` (wire_format mls_key_package). */
+/** docs/protocol.md section 2: `MLSMessage key_package` (wire_format mls_key_package). */
 export interface ClientHello {
   readonly msgType: typeof HandshakeType.client_hello;
   readonly keyPackage: Uint8Array;
 }
 
-/** PROFILE.md section 2: `MLSMessage welcome` (wire_format mls_welcome). */
+/** docs/protocol.md section 2: `MLSMessage welcome` (wire_format mls_welcome). */
 export interface ServerHello {
   readonly msgType: typeof HandshakeType.server_hello;
   readonly welcome: Uint8Array;
@@ -26,19 +26,19 @@ export interface KeyUpdate {
   readonly requestUpdate: KeyUpdateRequest;
 }
 
-/** PROFILE.md section 2: `MLSMessage update`, a commit as PrivateMessage. */
+/** docs/protocol.md section 2: `MLSMessage update`, a commit as PrivateMessage. */
 export interface ConnectionUpdate {
   readonly msgType: typeof HandshakeType.connection_update;
   readonly update: Uint8Array;
 }
 
-/** PROFILE.md section 2: `uint32 epoch`. */
+/** docs/protocol.md section 2: `uint32 epoch`. */
 export interface EpochKeyUpdate {
   readonly msgType: typeof HandshakeType.epoch_key_update;
   readonly epoch: number;
 }
 
-/** PROFILE.md section 2: `MLSMessage commit`, a commit as PrivateMessage. */
+/** docs/protocol.md section 2: `MLSMessage commit`, a commit as PrivateMessage. */
 export interface Resumption {
   readonly msgType: typeof HandshakeType.resumption;
   readonly commit: Uint8Array;
@@ -47,7 +47,7 @@ export interface Resumption {
 /** The length of resumption_accept's `responder_random`. */
 export const RESPONDER_RANDOM_LENGTH = 32;
 
-/** PROFILE.md section 2 (revision 2): `opaque responder_random[32]`. */
+/** docs/protocol.md section 2 (revision 2): `opaque responder_random[32]`. */
 export interface ResumptionAccept {
   readonly msgType: typeof HandshakeType.resumption_accept;
   readonly responderRandom: Uint8Array;

@@ -96,7 +96,7 @@ describe('record layer code points (RFC 8446 5)', () => {
   });
 });
 
-describe('handshake code points (PROFILE.md 2)', () => {
+describe('handshake code points (docs/protocol.md 2)', () => {
   it('define HandshakeType 1, 2, 24, 192, 193, 194, 195', () => {
     expect({ ...HandshakeType }).toEqual({
       client_hello: 1,

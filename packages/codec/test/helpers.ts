@@ -49,7 +49,7 @@ function mlsArb(wireFormat: number, maxLength = 300): fc.Arbitrary<Uint8Array> {
     .map((rest) => concat([0x00, 0x01, wireFormat >> 8, wireFormat & 0xff], rest));
 }
 
-/** Every message of PROFILE.md section 2, with literal msg_type values. */
+/** Every message of docs/protocol.md section 2, with literal msg_type values. */
 export const handshakeArb: fc.Arbitrary<HandshakeMessage> = fc.oneof(
   mlsArb(5).map((keyPackage): HandshakeMessage => ({ msgType: 1, keyPackage })),
   mlsArb(3).map((welcome): HandshakeMessage => ({ msgType: 2, welcome })),

@@ -3,7 +3,7 @@ import { MlsTlsError } from '@mlstls/codec';
 /** Hash functions of the MLS ciphersuites this profile uses. */
 export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
 
-/** Record AEADs (PROFILE.md section 3). */
+/** Record AEADs (docs/protocol.md section 3). */
 export type AeadAlgorithm = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
 
 /** Output length `Nh` of each hash. */

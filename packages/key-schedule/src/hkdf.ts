@@ -48,7 +48,7 @@ export function hkdfExpandLabel(
 
 /**
  * RFC 8446 7.1 Derive-Secret(Secret, Label, Messages), given Transcript-Hash(Messages). Without
- * `transcriptHash` it is the hash of the empty message list, `Hash("")` (PROFILE.md section 3).
+ * `transcriptHash` it is the hash of the empty message list, `Hash("")` (docs/protocol.md section 3).
  */
 export function deriveSecret(
   options: HashOptions & { secret: Uint8Array; label: string; transcriptHash?: Uint8Array },
@@ -65,7 +65,7 @@ export function deriveSecret(
   );
 }
 
-/** `Hash("")`: the transcript hash of the empty message list (PROFILE.md section 3). */
+/** `Hash("")`: the transcript hash of the empty message list (docs/protocol.md section 3). */
 export function emptyTranscriptHash(provider: CryptoProvider, hash: HashAlgorithm): Uint8Array {
   return provider.digest(hash, EMPTY);
 }

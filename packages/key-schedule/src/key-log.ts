@@ -1,6 +1,6 @@
 import { MlsTlsError } from '@mlstls/codec';
 
-/** One key log line of PROFILE.md section 9, for one epoch. */
+/** One key log line of docs/protocol.md section 9, for one epoch. */
 export interface KeyLogEntry {
   readonly groupId: Uint8Array;
   readonly epoch: bigint;
@@ -11,7 +11,7 @@ const LABEL = 'MLSTLS_MASTER_SECRET';
 
 /**
  * `MLSTLS_MASTER_SECRET <group_id hex> <epoch decimal> <master_secret hex>` and a newline, as
- * NSS's SSLKEYLOGFILE lines. Every key of the epoch follows from it by PROFILE.md section 3.
+ * NSS's SSLKEYLOGFILE lines. Every key of the epoch follows from it by docs/protocol.md section 3.
  */
 export function formatKeyLogLine(entry: KeyLogEntry): string {
   return `${LABEL} ${toHex(entry.groupId)} ${entry.epoch} ${toHex(entry.masterSecret)}\n`;

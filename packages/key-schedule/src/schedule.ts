@@ -2,7 +2,7 @@ import { MlsTlsError } from '@mlstls/codec';
 import { type AeadAlgorithm, aeadParameters, hashLength, resolveProvider } from '@mlstls/crypto';
 import { EMPTY, emptyTranscriptHash, expandLabel, type HashOptions } from './hkdf.js';
 
-/** The MLS-Exporter label of `master_secret[e]` (PROFILE.md section 3). */
+/** The MLS-Exporter label of `master_secret[e]` (docs/protocol.md section 3). */
 export const MASTER_SECRET_EXPORTER_LABEL = 'mlstls master secret';
 
 /** The secrets of one epoch, each `Nh` bytes. */
@@ -16,7 +16,7 @@ export interface ApplicationSecrets {
 }
 
 /**
- * The epoch derivation of PROFILE.md section 3: from `master_secret[e]` (the MLS exporter's
+ * The epoch derivation of docs/protocol.md section 3: from `master_secret[e]` (the MLS exporter's
  * output), the two traffic secrets of generation 0 and the exporter master secret. The caller
  * erases `masterSecret` once this returns, as the profile asks.
  *

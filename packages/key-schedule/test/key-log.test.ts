@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { formatKeyLogLine, parseKeyLogLine } from '../src/index.js';
 
-it('formats the PROFILE.md section 9 line: label, group_id hex, decimal epoch, secret hex', () => {
+it('formats the docs/protocol.md section 9 line: label, group_id hex, decimal epoch, secret hex', () => {
   const line = formatKeyLogLine({
     groupId: Uint8Array.of(0x00, 0xab, 0xff),
     epoch: 42n,

@@ -1,2 +1,2 @@
-/** The sans-IO initiator and responder of PROFILE.md sections 4 to 6. */
+/** The sans-IO initiator and responder of docs/protocol.md sections 4 to 6. */
 export * from '@mlstls/state-machine';

@@ -50,7 +50,7 @@ export interface ConnectOptions extends SharedOptions {
   readonly ciphersuite?: CiphersuiteChoice;
   /**
    * Where sessions are kept (`@mlstls/storage-sqlite`, `@mlstls/storage-redis`, a
-   * `MemoryStore`): a stored session for `sessionName` is resumed (PROFILE.md section 6), and
+   * `MemoryStore`): a stored session for `sessionName` is resumed (docs/protocol.md section 6), and
    * every later state is written there before the bytes that depend on it.
    */
   readonly store?: SessionStore;

@@ -1,4 +1,4 @@
-// X.509 over real TCP, checked as node:tls checks certificates (PROFILE.md section 4): the
+// X.509 over real TCP, checked as node:tls checks certificates (docs/protocol.md section 4): the
 // chain to `ca`, the validity period, the host name, the leaf key as the MLS signature key,
 // client certificates; node:tls's option names, and getPeerCertificate() as node describes
 // the same DER.

@@ -1,4 +1,4 @@
-// PROFILE.md section 5 over real TCP: a connection_update may not change who the peer is. The
+// docs/protocol.md section 5 over real TCP: a connection_update may not change who the peer is. The
 // attacker is a real client whose TCP socket the test owns: once connected (epoch 1) it builds
 // a commit from its own group state, with another X.509 chain for the same key in its leaf,
 // and writes it as the first record of its epoch-1 keys, which it takes from its key log.

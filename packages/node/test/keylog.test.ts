@@ -15,7 +15,7 @@ import {
 
 afterEach(closeAll);
 
-/** PROFILE.md section 9, with node:tls's trailing newline. */
+/** docs/protocol.md section 9, with node:tls's trailing newline. */
 const KEY_LOG_LINE = /^MLSTLS_MASTER_SECRET ([0-9a-f]{64}) (\d+) ([0-9a-f]{64})\n$/;
 
 function epochOf(line: Buffer): string {

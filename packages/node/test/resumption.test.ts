@@ -1,4 +1,4 @@
-// Resumption over real TCP (PROFILE.md section 6): a transport broken in each state a
+// Resumption over real TCP (docs/protocol.md section 6): a transport broken in each state a
 // connection can break in, then resumed from a real store, on each kind of store.
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';

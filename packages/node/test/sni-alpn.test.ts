@@ -1,4 +1,4 @@
-// SNI and ALPN over real TCP (PROFILE.md section 7): the server picks its certificate by the
+// SNI and ALPN over real TCP (docs/protocol.md section 7): the server picks its certificate by the
 // name in mlstls_server_name through node:tls's SNICallback, and its ALPN choice reaches
 // both ends through the GroupContext.
 import { once } from 'node:events';

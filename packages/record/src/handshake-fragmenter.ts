@@ -3,7 +3,7 @@ import { KEY_CHANGING_HANDSHAKE_TYPES, MlsTlsError, RecordLimits } from '@mlstls
 /**
  * Packs encoded handshake messages into record fragments of at most `maxFragmentLength` bytes
  * (2^14 by default): small messages share a fragment, large ones span several. A key-changing
- * message always ends its fragment (PROFILE.md section 1), so the receiver can switch keys
+ * message always ends its fragment (docs/protocol.md section 1), so the receiver can switch keys
  * right after it.
  */
 export function fragmentHandshake(

@@ -21,7 +21,7 @@ export const DEFAULT_MAX_HANDSHAKE_MESSAGE_LENGTH = 2 ** 18;
 
 /**
  * Turns the fragments of handshake records back into messages (RFC 8446 5.1): a message may
- * span records and several may share one. The rules of PROFILE.md section 1 are enforced here:
+ * span records and several may share one. The rules of docs/protocol.md section 1 are enforced here:
  * an empty fragment, anything after a key-changing message in the same record, and a partial
  * message at a key change or before a record of another content type are `unexpected_message`.
  */

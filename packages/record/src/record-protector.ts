@@ -22,7 +22,7 @@ export interface RecordProtectorOptions {
 }
 
 /**
- * Confidentiality limit of one AES-GCM key in records (PROFILE.md section 3, after RFC 8446
+ * Confidentiality limit of one AES-GCM key in records (docs/protocol.md section 3, after RFC 8446
  * 5.5). ChaCha20-Poly1305 keys are limited only by their 2^64 sequence numbers.
  */
 export const AES_GCM_RECORD_LIMIT = 2 ** 24;
@@ -248,7 +248,7 @@ export class RecordProtector {
 
   /**
    * Moves to the next `traffic upd` generation (RFC 8446 7.2): new key and IV, sequence number
-   * 0. The old secret, key and IV are erased at once (PROFILE.md section 3).
+   * 0. The old secret, key and IV are erased at once (docs/protocol.md section 3).
    */
   nextGeneration(): void {
     if (this.#role === 'destroyed') {

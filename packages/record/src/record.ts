@@ -16,7 +16,7 @@ export interface OpenedRecord {
 /**
  * Checks a record's content type and length. From the peer, a type other than alert,
  * handshake or application_data and an empty handshake or alert fragment are
- * `unexpected_message` (PROFILE.md section 1); from the caller they are API misuse.
+ * `unexpected_message` (docs/protocol.md section 1); from the caller they are API misuse.
  */
 export function checkContent(
   contentType: number,
@@ -58,7 +58,7 @@ export function decodeRecord(record: Uint8Array): RecordHeader {
 
 /**
  * A TLSPlaintext record (RFC 8446 5.1), for what travels before keys exist: client_hello,
- * server_hello, the resumption flight and alerts (PROFILE.md section 1).
+ * server_hello, the resumption flight and alerts (docs/protocol.md section 1).
  */
 export function sealPlaintextRecord(contentType: ContentType, content: Uint8Array): Uint8Array {
   checkContent(contentType, content);

@@ -1,4 +1,4 @@
-// Who the peer is (PROFILE.md section 4, steps 2 and 3): an X.509 chain checked against trust
+// Who the peer is (docs/protocol.md section 4, steps 2 and 3): an X.509 chain checked against trust
 // anchors, the host name and the MLS signature key; a basic credential through the verifier
 // callback or a pinned key. The rules are node:tls's, applied by the core so that every binding
 // gets them alike.

@@ -61,7 +61,7 @@ export interface EndpointOptions {
    */
   readonly ca?: TrustAnchors;
   /**
-   * ALPN protocols, most preferred first (PROFILE.md section 7): the initiator offers them, the
+   * ALPN protocols, most preferred first (docs/protocol.md section 7): the initiator offers them, the
    * responder picks its first one that was offered.
    */
   readonly alpnProtocols?: readonly ProtocolName[];
@@ -71,7 +71,7 @@ export interface EndpointOptions {
    * implementation (WebCrypto and @noble), as Deno and browsers do.
    */
   readonly provider?: ProviderChoice;
-  /** Asked at each epoch whether to produce its key log line (PROFILE.md section 9). */
+  /** Asked at each epoch whether to produce its key log line (docs/protocol.md section 9). */
   readonly keyLog?: () => boolean;
   /** The largest handshake message accepted (default 2^18 bytes). */
   readonly maxHandshakeMessageLength?: number;
@@ -87,7 +87,7 @@ export interface EndpointOptions {
    */
   readonly persist?: boolean | (() => boolean);
   /**
-   * Where the connection's state is kept (PROFILE.md sections 5 and 6). Every change is
+   * Where the connection's state is kept (docs/protocol.md sections 5 and 6). Every change is
    * written there by compare-and-set before the bytes that depend on it are handed out.
    * Without a store nothing is written, and a responder refuses every resumption.
    */
@@ -102,7 +102,7 @@ export interface EndpointOptions {
   readonly strictStore?: boolean;
 }
 
-/** BoringSSL's flood limits (PROFILE.md section 1). */
+/** BoringSSL's flood limits (docs/protocol.md section 1). */
 const MAX_EMPTY_RECORDS = 32;
 const MAX_KEY_UPDATES = 32;
 const MAX_WARNING_ALERTS = 4;
@@ -119,7 +119,7 @@ interface UpdateWaiter {
 /**
  * What the initiator and responder share: the record layer of both directions, the command
  * queue, alerts and closure, key updates, flood limits and the update waiters. The roles add
- * the handshake and the update tables of PROFILE.md sections 4 and 5.
+ * the handshake and the update tables of docs/protocol.md sections 4 and 5.
  *
  * Sans-IO: bytes come in through `receive`, commands through `write`, `update`, `keyUpdate`
  * and `close`; every result is an `Output` taken with `poll()`, in the order to act on it.
@@ -217,7 +217,7 @@ export abstract class Endpoint {
   }
 
   /**
-   * A post-compromise-security update (PROFILE.md section 5). Resolves once a commit made
+   * A post-compromise-security update (docs/protocol.md section 5). Resolves once a commit made
    * after this call is confirmed by the peer's epoch_key_update. Outside SYNCED it waits.
    */
   update(): Promise<void> {
@@ -404,7 +404,7 @@ export abstract class Endpoint {
   /**
    * Derives and stages the keys of the epoch `group` is in, and logs it if asked. `context` is
    * the responder's random for the first epoch of a resumed connection, empty otherwise
-   * (PROFILE.md section 3). Returns the group without its exporter secret, which the keys
+   * (docs/protocol.md section 3). Returns the group without its exporter secret, which the keys
    * replace: the caller keeps that one.
    */
   protected async enterEpoch(
@@ -565,7 +565,7 @@ export abstract class Endpoint {
       this.keys?.canReceive === true &&
       !(this.info === undefined && record[0] === ContentType.alert);
     if (underKeys && record[0] === ContentType.alert) {
-      // PROFILE.md section 1: the peer gave up before it had keys (or someone on the path
+      // docs/protocol.md section 1: the peer gave up before it had keys (or someone on the path
       // forged it). Close without believing the alert, and send none back.
       this.#fail(
         new MlsTlsError(

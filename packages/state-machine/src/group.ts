@@ -1,4 +1,4 @@
-// The MLS operations of PROFILE.md sections 4 and 5, with every check the profile lists.
+// The MLS operations of docs/protocol.md sections 4 and 5, with every check the profile lists.
 import { ExtensionType, MlsTlsError } from '@mlstls/codec';
 import {
   type Capabilities,
@@ -35,7 +35,7 @@ import type { SuiteParameters } from './suites.js';
 /** A KeyPackage is valid from a day before to a day after it is made: room for clock skew. */
 const KEY_PACKAGE_VALIDITY_SECONDS = 86_400n;
 
-/** The group_id length the responder draws (PROFILE.md section 4). */
+/** The group_id length the responder draws (docs/protocol.md section 4). */
 export const GROUP_ID_LENGTH = 32;
 
 /** GroupContext extensions an initiator accepts; any other is `illegal_parameter`. */
@@ -349,7 +349,7 @@ function identityChanged(cause: unknown): MlsTlsError {
  * The state without ts-mls's receiver data of past epochs. ts-mls keeps at least one past
  * epoch (`retainKeysForEpochs: 0` would keep them all), to read late messages; here every
  * MLS message is a commit of the current epoch, so a past epoch's secrets would only wait to
- * be stolen (PROFILE.md section 3: old keys go when replaced).
+ * be stolen (docs/protocol.md section 3: old keys go when replaced).
  */
 function withoutPastEpochs(group: ClientState): ClientState {
   if (group.historicalReceiverData.size === 0) return group;
@@ -358,7 +358,7 @@ function withoutPastEpochs(group: ClientState): ClientState {
 
 /**
  * The group state as bytes, for a snapshot (ts-mls's own encoding), without its exporter
- * secret: no stored state holds one (PROFILE.md section 3), so a copy of the store taken
+ * secret: no stored state holds one (docs/protocol.md section 3), so a copy of the store taken
  * during an epoch cannot open that epoch's records. The live state keeps it until the epoch's
  * master secret exists (`withoutExporterSecret`).
  */

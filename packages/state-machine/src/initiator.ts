@@ -86,7 +86,7 @@ interface Resumable {
 /** What a resumed connection reports once the responder has answered. */
 type ResumedInfo = Authentication & Pick<HandshakeInfo, 'alpnProtocol'>;
 
-/** The initiator's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
+/** The initiator's states (docs/protocol.md sections 4 and 5), each named for what it waits for. */
 type InitiatorState =
   | { readonly name: 'start' }
   | {

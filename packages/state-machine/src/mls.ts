@@ -1,5 +1,5 @@
 // Everything this package asks of ts-mls, in one place: ciphersuites, key packages, the
-// self-update commits of PROFILE.md section 5 and how ts-mls failures map to alerts.
+// self-update commits of docs/protocol.md section 5 and how ts-mls failures map to alerts.
 import { MlsTlsError } from '@mlstls/codec';
 import type { CryptoProvider } from '@mlstls/crypto';
 import {
@@ -128,7 +128,7 @@ export function peerLeafIndex(state: ClientState): number {
 
 /**
  * The MLS-Exporter output of the group's current epoch, with `context` (empty but for the first
- * epoch of a resumed connection, which takes the responder's random: PROFILE.md section 3).
+ * epoch of a resumed connection, which takes the responder's random: docs/protocol.md section 3).
  */
 export function exportFromGroup(
   state: ClientState,
@@ -163,7 +163,7 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return difference === 0;
 }
 
-/** Decodes an MLSMessage that must fill `bytes` exactly (PROFILE.md section 2). */
+/** Decodes an MLSMessage that must fill `bytes` exactly (docs/protocol.md section 2). */
 export function decodeWholeMessage(bytes: Uint8Array): MLSMessage {
   let decoded: [MLSMessage, number] | undefined;
   try {

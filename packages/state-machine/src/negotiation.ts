@@ -1,4 +1,4 @@
-// SNI and ALPN through the KeyPackage and GroupContext extensions of PROFILE.md section 7.
+// SNI and ALPN through the KeyPackage and GroupContext extensions of docs/protocol.md section 7.
 import {
   decodeProtocolNameList,
   decodeServerName,

@@ -20,7 +20,7 @@ export interface HandshakeInfo {
   /** Whether the peer's credential was verified; false only with `rejectUnauthorized: false`. */
   readonly authorized: boolean;
   readonly authorizationError?: MlsTlsError;
-  /** Whether the connection resumed a stored session (PROFILE.md section 6). */
+  /** Whether the connection resumed a stored session (docs/protocol.md section 6). */
   readonly resumed: boolean;
   /**
    * The crypto the connection runs on: node:crypto (`node`), or the portable WebCrypto and
@@ -39,7 +39,7 @@ export interface HandshakeInfo {
 }
 
 /**
- * Everything a connection must keep to resume (PROFILE.md sections 5 and 6). It is handed out
+ * Everything a connection must keep to resume (docs/protocol.md sections 5 and 6). It is handed out
  * before the bytes that depend on it: a binding stores it first, then sends.
  */
 export interface SessionSnapshot {
@@ -82,7 +82,7 @@ export type Output =
       readonly direction: 'send' | 'receive';
       readonly generation: number;
     }
-  /** One PROFILE.md section 9 line, without its newline, for each epoch entered. */
+  /** One docs/protocol.md section 9 line, without its newline, for each epoch entered. */
   | { readonly type: 'keyLog'; readonly line: string }
   | { readonly type: 'peerClosed' }
   /**

@@ -80,7 +80,7 @@ export interface ResponderOptions extends EndpointOptions {
   ) => EndpointCredential | undefined | Promise<EndpointCredential | undefined>;
 }
 
-/** The responder's states (PROFILE.md sections 4 and 5), each named for what it waits for. */
+/** The responder's states (docs/protocol.md sections 4 and 5), each named for what it waits for. */
 type ResponderState =
   | { readonly name: 'awaitClientHello' }
   /**

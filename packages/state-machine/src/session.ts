@@ -1,4 +1,4 @@
-// How a connection's state becomes a stored `SessionRecord` and back (PROFILE.md sections 5
+// How a connection's state becomes a stored `SessionRecord` and back (docs/protocol.md sections 5
 // and 6). The store keeps the bytes; only this module reads them.
 import { MlsTlsError, Reader, Writer } from '@mlstls/codec';
 import { SESSION_FORMAT, type SessionRecord } from '@mlstls/storage';
@@ -35,7 +35,7 @@ export function sessionRecord(snapshot: Omit<SessionSnapshot, 'record'>): Sessio
 /**
  * The record formats this version reads. Format 1 (earlier versions) stored each group state
  * with its epoch's MLS exporter secret; it is read by erasing that secret, and the next write
- * is format 2, which never holds one (PROFILE.md section 3).
+ * is format 2, which never holds one (docs/protocol.md section 3).
  */
 const READABLE_FORMATS: ReadonlySet<number> = new Set([1, SESSION_FORMAT]);
 

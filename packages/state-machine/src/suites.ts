@@ -2,7 +2,7 @@ import { MlsTlsError } from '@mlstls/codec';
 import type { AeadAlgorithm, HashAlgorithm } from '@mlstls/crypto';
 import type { CiphersuiteName } from 'ts-mls';
 
-/** What the record layer takes from an MLS ciphersuite (PROFILE.md section 3). */
+/** What the record layer takes from an MLS ciphersuite (docs/protocol.md section 3). */
 export interface SuiteParameters {
   readonly id: number;
   readonly name: CiphersuiteName;

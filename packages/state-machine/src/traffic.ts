@@ -15,7 +15,7 @@ interface StagedEpoch {
 }
 
 /**
- * The record keys of both directions (PROFILE.md section 3). Each direction has its own
+ * The record keys of both directions (docs/protocol.md section 3). Each direction has its own
  * `(epoch, generation)`: the secrets of an epoch are staged when the group enters it, and each
  * direction switches when the protocol says. A staged secret is erased when its protector
  * takes it, an old protector when it is replaced.

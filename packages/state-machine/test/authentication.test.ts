@@ -1,4 +1,4 @@
-// PROFILE.md section 4: the responder's checks of the client_hello (suite, capabilities,
+// docs/protocol.md section 4: the responder's checks of the client_hello (suite, capabilities,
 // lifetime, signature, credential) and the initiator's fail-closed check of the responder.
 import type { Capabilities } from 'ts-mls';
 import { describe, expect, it } from 'vitest';

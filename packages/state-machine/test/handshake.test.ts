@@ -1,4 +1,4 @@
-// PROFILE.md section 4: the initial handshake, and how records carry it (section 1).
+// docs/protocol.md section 4: the initial handshake, and how records carry it (section 1).
 import {
   AlertDescription,
   ContentType,

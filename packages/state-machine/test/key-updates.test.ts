@@ -1,4 +1,4 @@
-// PROFILE.md sections 1 and 3: TLS key_update in every state and at every boundary of a
+// docs/protocol.md sections 1 and 3: TLS key_update in every state and at every boundary of a
 // connection update, the automatic key_update before the AEAD limit, and the flood limits.
 import { AlertDescription, RecordLimits } from '@mlstls/codec';
 import { AES_GCM_RECORD_LIMIT, KEY_UPDATE_MARGIN, RecordProtector } from '@mlstls/record';

@@ -1,4 +1,4 @@
-// PROFILE.md sections 2, 4 and 5: hostile MLS content. Every commit must be a self-update of
+// docs/protocol.md sections 2, 4 and 5: hostile MLS content. Every commit must be a self-update of
 // the peer for the current epoch; a Welcome must describe a two-member group.
 import { ContentType, HandshakeType } from '@mlstls/codec';
 import { sealPlaintextRecord } from '@mlstls/record';

@@ -568,7 +568,9 @@ describe('compare-and-set', () => {
     });
     expect(reconnectOf(pair)).toEqual({ initiator: true, responder: false });
     expect(pair.responder.failure?.message).toContain('the session store cannot be read');
-    expect((pair.responder.failure?.cause as Error).message).toBe('the session store failed to read');
+    expect((pair.responder.failure!.cause as Error).message).toBe(
+      'the session store failed to read',
+    );
   });
 
   it('with strictStore, a store that fails ends the connection with ERR_MLSTLS_STORAGE before anything is sent', async () => {

@@ -1,4 +1,4 @@
-// PROFILE.md sections 3 and 9: each supported MLS ciphersuite drives the record AEAD, and the
+// docs/protocol.md sections 3 and 9: each supported MLS ciphersuite drives the record AEAD, and the
 // key log line of each epoch gives every key of it.
 import { ContentType } from '@mlstls/codec';
 import { deriveApplicationSecrets, parseKeyLogLine } from '@mlstls/key-schedule';

@@ -1,4 +1,4 @@
-// PROFILE.md sections 1, 2 and 5: every message that is not legal in a state is fatal with
+// docs/protocol.md sections 1, 2 and 5: every message that is not legal in a state is fatal with
 // the right alert, before the handshake, in SYNCED and in each waiting state.
 import {
   ContentType,

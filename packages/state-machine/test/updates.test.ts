@@ -1,4 +1,4 @@
-// PROFILE.md section 5: the connection update tables, row by row, then crossings, waiting,
+// docs/protocol.md section 5: the connection update tables, row by row, then crossings, waiting,
 // coalescing and updates under application data.
 import { HandshakeType } from '@mlstls/codec';
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// PROFILE.md sections 4 and 7: X.509 credentials checked as node:tls checks certificates
+// docs/protocol.md sections 4 and 7: X.509 credentials checked as node:tls checks certificates
 // (chain, validity by the injected clock, key usage, the MLS signature key, the host name),
 // client certificates, credential changes in updates, SNI and ALPN.
 import { HandshakeType } from '@mlstls/codec';

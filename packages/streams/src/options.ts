@@ -34,7 +34,7 @@ export interface ConnectionCallbacks {
   /** A TLS KeyUpdate moved `'send'` or `'receive'` keys to their next generation. */
   readonly onKeyUpdate?: (direction: 'send' | 'receive', generation: number) => void;
   /**
-   * A PROFILE.md section 9 line, `MLSTLS_MASTER_SECRET <group_id> <epoch> <secret>\n` (with its
+   * A docs/protocol.md section 9 line, `MLSTLS_MASTER_SECRET <group_id> <epoch> <secret>\n` (with its
    * newline, as node:tls's `'keylog'`), for each epoch entered. For debugging only: it is the
    * key of everything that epoch protects.
    */
@@ -61,7 +61,7 @@ export interface SharedOptions extends ConnectionCallbacks {
    * chain verifies (`unknown_ca`), and a peer is authenticated by `verifyPeer` or a pinned key.
    */
   readonly ca?: TrustAnchors;
-  /** ALPN protocols, most preferred first (PROFILE.md section 7). */
+  /** ALPN protocols, most preferred first (docs/protocol.md section 7). */
   readonly alpnProtocols?: readonly ProtocolName[];
   /** Decides whether the peer's credential is acceptable (see the state machine's rules). */
   readonly verifyPeer?: EndpointOptions['verifyPeer'];
@@ -116,7 +116,7 @@ export interface ClientOptions extends SharedOptions {
   readonly ciphersuite?: CiphersuiteChoice;
   /**
    * Where sessions are kept (a `MemoryStore`, `@mlstls/storage-redis`, ...): with `sessionId`
-   * a stored session is resumed (PROFILE.md section 6), and every later state is written there
+   * a stored session is resumed (docs/protocol.md section 6), and every later state is written there
    * before the bytes that depend on it.
    */
   readonly store?: SessionStore;

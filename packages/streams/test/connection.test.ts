@@ -180,7 +180,7 @@ describe('a connection over Web Streams', () => {
     expect(seen.client).toEqual(['send 1', 'receive 1']);
     expect(seen.server).toEqual(['receive 1', 'send 1']);
     expect(client.epoch).toBe(1n); // a key update is not an epoch
-    // One PROFILE.md section 9 line per epoch, the same on both sides.
+    // One docs/protocol.md section 9 line per epoch, the same on both sides.
     expect(keyLog.client).toHaveLength(1);
     expect(keyLog.client).toEqual(keyLog.server);
     expect(keyLog.client[0]).toMatch(/^MLSTLS_MASTER_SECRET [0-9a-f]{64} 1 [0-9a-f]{64}\n$/);

@@ -1,4 +1,4 @@
-// Resumption over real TCP (PROFILE.md section 6), and the full handshake a refusal falls back to.
+// Resumption over real TCP (docs/protocol.md section 6), and the full handshake a refusal falls back to.
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { createServer, type MlsTlsSocket } from '@mlstls/node';

@@ -42,7 +42,7 @@ export interface InMemoryStores {
 
 /**
  * One connection between two in-memory endpoints, suite 1, pinned key: a full handshake, or
- * with `stores` holding a session, a resumption (PROFILE.md section 6). As in the Node binding,
+ * with `stores` holding a session, a resumption (docs/protocol.md section 6). As in the Node binding,
  * neither end hands out `persist` outputs; with stores, each writes its state there.
  */
 export async function inMemoryConnection(

@@ -1,5 +1,5 @@
 /**
- * Resumption benchmark: sequential resumptions/s of mlstls (PROFILE.md section 6) with SQLite
+ * Resumption benchmark: sequential resumptions/s of mlstls (docs/protocol.md section 6) with SQLite
  * stores, and against two responder processes sharing one Redis, each as a ratio to full
  * mlstls handshakes/s with the same stores measured in the same run; node:tls full handshakes
  * and session-ticket resumptions beside them for context.

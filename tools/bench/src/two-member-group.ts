@@ -1,6 +1,6 @@
 /**
  * The raw ts-mls work under an mlstls connection, done directly with ts-mls in the benchmark's
- * process: the group a handshake builds (section 4 of PROFILE.md) and the self-update commit
+ * process: the group a handshake builds (section 4 of docs/protocol.md) and the self-update commit
  * that `update()` makes (section 5). This mirrors, without importing, what
  * `@mlstls/state-machine` does internally (`createConnectionGroup`, `joinConnectionGroup`,
  * `CLIENT_CONFIG`), so that the connection's costs can be set against ts-mls's own.
@@ -240,7 +240,7 @@ export function storeGroup(group: TwoMemberGroup): StoredGroup {
   };
 }
 
-/** The MLS steps of one resumption (PROFILE.md section 6), each in milliseconds, in order. */
+/** The MLS steps of one resumption (docs/protocol.md section 6), each in milliseconds, in order. */
 export interface ResumptionSteps {
   /** Initiator: decodes its stored group state. */
   readonly initiatorDecode: number;

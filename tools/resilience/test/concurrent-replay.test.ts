@@ -1,4 +1,4 @@
-// PROFILE.md section 6: "a `resumption` whose commit was not applied (t <= m: a replay)" is
+// docs/protocol.md section 6: "a `resumption` whose commit was not applied (t <= m: a replay)" is
 // refused with unknown_psk_identity in a plaintext record, "and nothing stored changes". The
 // flight is captured on the wire by a relay and sent again byte for byte over a new TCP
 // connection, to the server that took it and to another process of the same fleet.

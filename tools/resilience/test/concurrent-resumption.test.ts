@@ -1,4 +1,4 @@
-// PROFILE.md section 6: the responder's write is a compare-and-set against the epoch and
+// docs/protocol.md section 6: the responder's write is a compare-and-set against the epoch and
 // pending commit it loaded, "so of two concurrent resumptions of one stored state exactly one
 // succeeds; the loser gets the same fatal alert". Here fifty of them race, through two
 // responder processes that share one Redis, each racer holding the same stored version.

@@ -1,4 +1,4 @@
-// Persist before send (PROFILE.md sections 5 and 6): "a crash at any point must leave stored
+// Persist before send (docs/protocol.md sections 5 and 6): "a crash at any point must leave stored
 // state from which resumption succeeds". One role at a time runs in a child process on a
 // SQLite file and kills itself with SIGKILL at one of its persist points (the state machine's
 // compare-and-sets): before the write, after it, or after it at the next transport write, so
@@ -48,7 +48,7 @@ interface PersistPointSpec {
   readonly sends: boolean;
 }
 
-/** The client's persist points in the scripted flow, in order (PROFILE.md sections 4 to 6). */
+/** The client's persist points in the scripted flow, in order (docs/protocol.md sections 4 to 6). */
 const CLIENT_POINTS: readonly PersistPointSpec[] = [
   {
     state: 'joined from server_hello, before epoch_key_update(1)',
