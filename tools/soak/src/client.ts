@@ -105,6 +105,8 @@ export class Clients {
   };
   /** Client sockets whose handshake completed and that have not closed yet. */
   open = 0;
+  /** Slots whose first connection has completed its handshake: the ramp is over at all of them. */
+  readonly #started = new Set<SlotState>();
   /** Client sockets not closed yet, handshaking or not. */
   readonly live = new Set<MlsTlsSocket>();
   /** One store for every slot: each slot stores its session under its own name. */
@@ -117,6 +119,11 @@ export class Clients {
 
   get unexpectedTotal(): number {
     return Object.values(this.counters.unexpected).reduce((sum, n) => sum + n, 0);
+  }
+
+  /** How many slots have completed a first handshake. */
+  get started(): number {
+    return this.#started.size;
   }
 
   /** Keeps one connection of slot `slot` open until the run stops; starts after `delayMs`. */
@@ -286,6 +293,7 @@ export class Clients {
       return !failed;
     }
     counters.handshakes++;
+    this.#started.add(slot);
     if (socket.isSessionReused()) counters.resumed++;
 
     // ---- operations ------------------------------------------------------------------------

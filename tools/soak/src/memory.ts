@@ -1,10 +1,12 @@
 // The RSS rule of the soak: is the server's resident memory flat once warmed up?
 //
-// Warm-up is the first quarter of the run: connections ramp up, V8 sizes its heap, the JIT
-// settles, the stores fill with one session per connection. The rule:
+// Warm-up is the first quarter of the run, or longer until every connection has completed its
+// first handshake (a loaded runner ramps up slower): connections ramp up, V8 sizes its heap, the
+// JIT settles, the stores fill with one session per connection. The rule:
 //
-//   baseline = the server's RSS in the sample taken at the end of warm-up (soak.ts always
-//              takes one when 25% of the run has passed; without it, the last sample before)
+//   baseline = the server's RSS in the sample taken at the end of warm-up (soak.ts marks the
+//              first sample from 25% of the run on at which every connection has started;
+//              without a mark, the last sample before 25%)
 //   peak     = the highest RSS of the samples taken in the last third of the run (from 2/3
 //              of the run to its end, before the connections are closed; soak.ts always takes
 //              one at the end)
