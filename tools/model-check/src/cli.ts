@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { BOUND_SETS, type Bounds, describeBounds, type PerSide } from './bounds.js';
 import { parseSequence } from './events.js';
-import { explore, replaySequence, type Stats } from './explore.js';
+import { explore, noStats, replaySequence, type Stats } from './explore.js';
 import { formatResult, formatStats } from './report.js';
 import { INVARIANTS } from './violation.js';
 import type { Fault } from './world.js';
@@ -91,16 +91,7 @@ async function main(): Promise<number> {
     `mlstls model check of the real Initiator and Responder (suite 1, seed ${values.seed}), bound ${values.bound}` +
       (fault === undefined ? '' : `, fault ${fault}`),
   );
-  const totals: Stats = {
-    states: 0,
-    transitions: 0,
-    events: 0,
-    maxDepth: 0,
-    quietStates: 0,
-    crashes: 0,
-    rollbacks: 0,
-    elapsedMs: 0,
-  };
+  const totals: Stats = noStats();
   for (const bounds of chosen) {
     console.log(`\npart ${describeBounds(bounds)}`);
     const result = await explore({

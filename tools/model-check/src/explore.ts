@@ -44,6 +44,20 @@ export interface Stats {
   elapsedMs: number;
 }
 
+/** Stats before anything was explored. */
+export function noStats(): Stats {
+  return {
+    states: 0,
+    transitions: 0,
+    events: 0,
+    maxDepth: 0,
+    quietStates: 0,
+    crashes: 0,
+    rollbacks: 0,
+    elapsedMs: 0,
+  };
+}
+
 interface Counterexample {
   readonly invariant: Invariant;
   readonly description: string;
@@ -78,16 +92,7 @@ class Search {
   readonly #replays = new Set<string>();
   /** Sequences still to try: a state's sequence plus the event to apply to it. */
   readonly #frontier: Step[][] = [];
-  readonly #stats: Stats = {
-    states: 0,
-    transitions: 0,
-    events: 0,
-    maxDepth: 0,
-    quietStates: 0,
-    crashes: 0,
-    rollbacks: 0,
-    elapsedMs: 0,
-  };
+  readonly #stats: Stats = noStats();
   readonly #started = performance.now();
 
   constructor(options: ExploreOptions) {
