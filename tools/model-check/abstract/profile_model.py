@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-# A verbatim copy of the abstract model the real checker (../src) is compared with, but for this
-# comment. PROFILE.md is the wire profile that docs/protocol.md restates: its sections 5 and 6
-# are the same sections there. Run: python3 profile_model.py [--rollback] [--r1]
-"""Exhaustive model of PROFILE.md sections 5 and 6 (abstract MLS: an epoch is the tuple of commits
+# A copy of the abstract model the real checker (../src) is compared with, unchanged but for this
+# comment and its docstring's citation: the sections it models are docs/protocol.md's 5 and 6.
+# Run: python3 profile_model.py [--rollback] [--r1]
+"""Exhaustive model of docs/protocol.md sections 5 and 6 (abstract MLS: an epoch is the tuple of commits
 applied). Explores every interleaving of updates, key updates, deliveries and transport breaks
 (followed by resumption) within small bounds, and checks: every record is opened with the key it
 was sealed with; no fatal error without an attacker; quiescent states are synced; and (with
