@@ -114,7 +114,12 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
   const openTransport = (): Duplex => {
     const transport =
       options.socket ??
-      connectTcp({ host: options.host ?? 'localhost', port: options.port!, allowHalfOpen: true });
+      connectTcp({
+        host: options.host ?? 'localhost',
+        port: options.port!,
+        allowHalfOpen: true,
+        noDelay: options.noDelay ?? true,
+      });
     // The peer's close_notify ends the read side, not its FIN: a transport that ends its own
     // write side on FIN would cut off this side's data and close_notify (as net.Socket does
     // without allowHalfOpen).

@@ -51,6 +51,14 @@ export interface SharedOptions extends SecureContextOptions {
    * socket emits `'storeError'` and keeps the error as `socket.storeError`.
    */
   readonly strictStore?: boolean;
+  /**
+   * Whether the TCP sockets this package opens or accepts disable Nagle's algorithm (default
+   * true, unlike node:net). Every write carries whole records, and a handshake's last flight
+   * is a small record followed at once by the application's first data: with Nagle on, that
+   * data waits for the peer's delayed ACK (about 40 ms on Linux). A `socket` passed to
+   * `connect()` is left as it is.
+   */
+  readonly noDelay?: boolean;
 }
 
 /**

@@ -73,7 +73,7 @@ export class MlsTlsServer extends Server {
     options: ServerOptions = {},
     secureConnectionListener?: (socket: MlsTlsSocket) => void,
   ) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, noDelay: options.noDelay ?? true });
     // Refuse an unknown suite now rather than on every connection.
     for (const suite of options.ciphersuites ?? []) suiteParameters(suite);
     this.#options = options;

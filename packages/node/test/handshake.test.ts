@@ -154,3 +154,27 @@ describe('handshake and data', () => {
     );
   });
 });
+
+/** Node's own record of a net.Socket's TCP_NODELAY (no public getter in Node 20). */
+function noDelayOf(socket: Socket): boolean | undefined {
+  const symbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay');
+  return symbol === undefined ? undefined : (socket as unknown as Record<symbol, boolean>)[symbol];
+}
+
+describe('TCP_NODELAY', () => {
+  it('is set on accepted sockets by default and left off with noDelay: false', async () => {
+    for (const [options, expected] of [
+      [{}, true],
+      [{ noDelay: false }, false],
+    ] as const) {
+      const server = await startServer(options);
+      const accepted = once(server, 'connection') as Promise<[Socket]>;
+      const secure = nextSecureConnection(server);
+      const client = await connectTo(server);
+      const [transport] = await accepted;
+      await secure;
+      expect(noDelayOf(transport)).toBe(expected);
+      client.destroy();
+    }
+  });
+});
