@@ -5,7 +5,7 @@ export { DEFAULT_MAX_UNAUTHENTICATED_BYTES, type EndpointOptions } from './endpo
 export { Initiator, type InitiatorOptions } from './initiator.js';
 export type { EndpointCredential, MlsImplementation } from './mls.js';
 export type { ProtocolName } from './negotiation.js';
-export { type NodeCiphersuiteOptions, nodeCiphersuite } from './node-ciphersuite.js';
+export { type NodeCiphersuiteOptions, nodeCiphersuite } from '@mlstls/crypto/mls';
 export type {
   EpochCause,
   HandshakeInfo,

@@ -27,10 +27,10 @@ import {
   MlsError,
   ValidationError,
 } from 'ts-mls/mlsError.js';
-import { nodeCiphersuite } from './node-ciphersuite.js';
+import { nodeCiphersuite } from '@mlstls/crypto/mls';
 
 /**
- * Which implementation ts-mls runs on: node:crypto's (./node-ciphersuite.ts, several times
+ * Which implementation ts-mls runs on: node:crypto's (`@mlstls/crypto/mls`, several times
  * faster) or ts-mls's own portable one (WebCrypto and @noble), which is what Deno, browsers and
  * workers use.
  */

@@ -1,3 +1,6 @@
+// The node:crypto MLS ciphersuites against ts-mls's own implementation, RFC 5869 and RFC 9180's
+// vectors: byte for byte where both are deterministic, each opening and verifying the other's
+// output where they are not.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
@@ -6,37 +9,19 @@ import {
   getCiphersuiteFromName,
   getCiphersuiteImpl,
 } from 'ts-mls';
+import { refhash } from 'ts-mls/crypto/hash.js';
+import { decryptWithLabel, encryptWithLabel } from 'ts-mls/crypto/hpke.js';
+import { deriveSecret, deriveTreeSecret, expandWithLabel } from 'ts-mls/crypto/kdf.js';
+import { signWithLabel, verifyWithLabel } from 'ts-mls/crypto/signature.js';
 import { CryptoError } from 'ts-mls/mlsError.js';
-import { describe, expect, it, vi } from 'vitest';
-import type { EndpointCredential } from '../src/mls.js';
-import { nodeCiphersuite } from '../src/node-ciphersuite.js';
-import { SUPPORTED_CIPHERSUITES } from '../src/suites.js';
-import { Pair } from './pair.js';
+import { describe, expect, it } from 'vitest';
+import { nodeCiphersuite } from '../src/mls.js';
 
-// Endpoints whose `random` is in `nodeSide` load the node:crypto implementation, the others
-// ts-mls's default: two implementations in one process, one per endpoint.
-const { nodeSide, loaded } = vi.hoisted(() => ({
-  nodeSide: new Set<(length: number) => Uint8Array>(),
-  loaded: [] as ('node' | 'default')[],
-}));
-
-vi.mock('../src/mls.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../src/mls.js')>();
-  const { nodeCiphersuite } = await import('../src/node-ciphersuite.js');
-  const tsMls = await import('ts-mls');
-  return {
-    ...original,
-    async loadCiphersuite(name: CiphersuiteName, random: (length: number) => Uint8Array) {
-      const node = nodeSide.has(random);
-      loaded.push(node ? 'node' : 'default');
-      const cs = node
-        ? nodeCiphersuite(name)
-        : await tsMls.getCiphersuiteImpl(tsMls.getCiphersuiteFromName(name));
-      return { ...cs, rng: { randomBytes: random } };
-    },
-  };
-});
-
+const SUPPORTED_CIPHERSUITES = [
+  { id: 1, name: 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519' },
+  { id: 2, name: 'MLS_128_DHKEMP256_AES128GCM_SHA256_P256' },
+  { id: 3, name: 'MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519' },
+] as const satisfies readonly { id: number; name: CiphersuiteName }[];
 const bytes = (length: number) => new Uint8Array(randomBytes(length));
 const hex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
 const toHex = (data: Uint8Array) => Buffer.from(data).toString('hex');
@@ -493,106 +478,123 @@ describe.each(HPKE_VECTORS)('RFC 9180 $name', (vector) => {
   });
 });
 
-/** A `random` whose endpoint the mock of `loadCiphersuite` gives node:crypto. */
-function nodeRandom(): (length: number) => Uint8Array {
-  const random = (length: number) => bytes(length);
-  nodeSide.add(random);
-  return random;
-}
+// ---------------------------------------------------------------------------------------------
+// The MLS working group's crypto-basics vectors (mlswg/mls-implementations), for the suites this
+// implementation covers, through ts-mls's own label functions on each implementation.
 
-const defaultRandom = () => (length: number) => bytes(length);
-
-/** A credential whose key node:crypto generated (P-256 public keys uncompressed). */
-async function nodeCredential(name: CiphersuiteName): Promise<EndpointCredential> {
-  const cs = nodeImpl(name);
-  const { publicKey, signKey } = await cs.signature.keygen();
-  return {
-    credential: { credentialType: 'basic', identity: publicKey.slice() },
-    signatureAlgorithm: getCiphersuiteFromName(name).signature,
-    signaturePublicKey: publicKey,
-    signaturePrivateKey: signKey,
+interface CryptoBasics {
+  cipher_suite: number;
+  ref_hash: { label: string; value: string; out: string };
+  expand_with_label: {
+    secret: string;
+    label: string;
+    context: string;
+    length: number;
+    out: string;
+  };
+  derive_secret: { secret: string; label: string; out: string };
+  derive_tree_secret: {
+    secret: string;
+    label: string;
+    generation: number;
+    length: number;
+    out: string;
+  };
+  sign_with_label: { priv: string; pub: string; content: string; label: string; signature: string };
+  encrypt_with_label: {
+    priv: string;
+    pub: string;
+    label: string;
+    context: string;
+    plaintext: string;
+    kem_output: string;
+    ciphertext: string;
   };
 }
 
-async function exchangeAndUpdate(pair: Pair): Promise<void> {
-  expect(pair.log.initiator.errors).toEqual([]);
-  expect(pair.log.responder.errors).toEqual([]);
-  expect(pair.initiator.epoch).toBe(1n);
-  await pair.initiator.write(new TextEncoder().encode('ping'));
-  await pair.responder.write(new TextEncoder().encode('pong'));
-  pair.drain();
-  await pair.settle();
-  expect(new TextDecoder().decode(pair.log.responder.received)).toBe('ping');
-  expect(new TextDecoder().decode(pair.log.initiator.received)).toBe('pong');
-  for (const side of ['initiator', 'responder', 'initiator'] as const) {
-    const update = pair.endpoint(side).update();
-    pair.drain();
-    await pair.settle();
-    await update;
-  }
-  expect(pair.log.initiator.errors).toEqual([]);
-  expect(pair.log.responder.errors).toEqual([]);
-  expect(pair.initiator.epoch).toBe(4n);
-  expect(pair.responder.epoch).toBe(4n);
-  expect(toHex(pair.initiator.exportKeyingMaterial(32, 'mixed'))).toBe(
-    toHex(pair.responder.exportKeyingMaterial(32, 'mixed')),
-  );
-}
+const CRYPTO_BASICS = (
+  JSON.parse(
+    readFileSync(new URL('../../../vectors/mlswg/crypto-basics.json', import.meta.url), 'utf8'),
+  ) as CryptoBasics[]
+).filter((vector) => SUPPORTED_CIPHERSUITES.some(({ id }) => id === vector.cipher_suite));
 
-describe.each(SUPPORTED_CIPHERSUITES)('mixed implementations, suite $id', ({ id, name }) => {
-  for (const nodeRole of ['initiator', 'responder'] as const) {
-    it(`handshakes and updates with node:crypto as the ${nodeRole} and ts-mls default as the other`, async () => {
-      loaded.length = 0;
-      const pair = await Pair.connected({
-        initiator: {
-          ciphersuite: id,
-          random: nodeRole === 'initiator' ? nodeRandom() : defaultRandom(),
-        },
-        responder: { random: nodeRole === 'responder' ? nodeRandom() : defaultRandom() },
-      });
-      expect([...loaded].sort()).toEqual(['default', 'node']);
-      await exchangeAndUpdate(pair);
-    });
-
-    it(`handshakes and updates with node:crypto-generated credentials, node:crypto as the ${nodeRole}`, async () => {
-      loaded.length = 0;
-      const initiatorCredential = await nodeCredential(name);
-      const responderCredential = await nodeCredential(name);
-      const pair = await Pair.connected({
-        initiator: {
-          ciphersuite: id,
-          credential: initiatorCredential,
-          peerSignaturePublicKey: responderCredential.signaturePublicKey,
-          random: nodeRole === 'initiator' ? nodeRandom() : defaultRandom(),
-        },
-        responder: {
-          credential: responderCredential,
-          random: nodeRole === 'responder' ? nodeRandom() : defaultRandom(),
-        },
-      });
-      expect([...loaded].sort()).toEqual(['default', 'node']);
-      await exchangeAndUpdate(pair);
-    });
-  }
+it('has an MLS WG crypto-basics vector for every suite it implements', () => {
+  expect(CRYPTO_BASICS.map((v) => v.cipher_suite).sort()).toEqual([1, 2, 3]);
 });
 
-describe('loadCiphersuite', () => {
-  // Only the node:crypto implementation's keys are instances of its own class: its
-  // exportPublicKey takes its own keys and refuses the portable implementation's.
+describe.each(CRYPTO_BASICS)('MLS WG crypto-basics, suite $cipher_suite', (vector) => {
+  const { name } = SUPPORTED_CIPHERSUITES.find(({ id }) => id === vector.cipher_suite)!;
+
   it.each([
-    ['node', true],
-    ['portable', false],
-  ] as const)('gives the %s implementation with the injected rng', async (kind, nodeKeys) => {
-    const { loadCiphersuite } =
-      await vi.importActual<typeof import('../src/mls.js')>('../src/mls.js');
-    const random = (length: number) => new Uint8Array(length).fill(7);
-    const cs = await loadCiphersuite('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519', random, kind);
-    expect(cs.rng.randomBytes(3)).toEqual(new Uint8Array([7, 7, 7]));
-    const { publicKey } = await cs.hpke.generateKeyPair();
-    const exported = nodeImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519').hpke.exportPublicKey(
-      publicKey,
+    ['node', async () => nodeImpl(name)],
+    ['default', () => defaultImpl(name)],
+  ] as const)('RefHash, ExpandWithLabel, DeriveSecret, DeriveTreeSecret on %s', async (_, load) => {
+    const cs = await load();
+    const { ref_hash: ref, expand_with_label: expand } = vector;
+    const { derive_secret: derive, derive_tree_secret: tree } = vector;
+    expect(toHex(await refhash(ref.label, hex(ref.value), cs.hash))).toBe(ref.out);
+    expect(
+      toHex(
+        await expandWithLabel(
+          hex(expand.secret),
+          expand.label,
+          hex(expand.context),
+          expand.length,
+          cs.kdf,
+        ),
+      ),
+    ).toBe(expand.out);
+    expect(toHex(await deriveSecret(hex(derive.secret), derive.label, cs.kdf))).toBe(derive.out);
+    expect(
+      toHex(
+        await deriveTreeSecret(hex(tree.secret), tree.label, tree.generation, tree.length, cs.kdf),
+      ),
+    ).toBe(tree.out);
+  });
+
+  it('verifies the vector signature, and signs what verifies (Ed25519 byte for byte)', async () => {
+    const cs = nodeImpl(name);
+    const { priv, pub, content, label, signature } = vector.sign_with_label;
+    expect(await verifyWithLabel(hex(pub), label, hex(content), hex(signature), cs.signature)).toBe(
+      true,
     );
-    if (nodeKeys) await expect(exported).resolves.toHaveLength(32);
-    else await expect(exported).rejects.toThrow();
+    const tampered = hex(signature);
+    tampered[5]! ^= 1;
+    expect(await verifyWithLabel(hex(pub), label, hex(content), tampered, cs.signature)).toBe(
+      false,
+    );
+    const signed = await signWithLabel(hex(priv), label, hex(content), cs.signature);
+    expect(await verifyWithLabel(hex(pub), label, hex(content), signed, cs.signature)).toBe(true);
+    // Ed25519 is deterministic (RFC 8032); ECDSA here is randomized.
+    if (name !== 'MLS_128_DHKEMP256_AES128GCM_SHA256_P256') expect(toHex(signed)).toBe(signature);
+  });
+
+  it('decrypts the vector ciphertext with its private key (DecryptWithLabel)', async () => {
+    const cs = nodeImpl(name);
+    const { priv, pub, label, context, plaintext, kem_output, ciphertext } =
+      vector.encrypt_with_label;
+    const privateKey = await cs.hpke.importPrivateKey(hex(priv));
+    expect(toHex(await cs.hpke.exportPublicKey(await cs.hpke.importPublicKey(hex(pub))))).toBe(pub);
+    const opened = await decryptWithLabel(
+      privateKey,
+      label,
+      hex(context),
+      hex(kem_output),
+      hex(ciphertext),
+      cs.hpke,
+    );
+    expect(toHex(opened)).toBe(plaintext);
+    const sealed = await encryptWithLabel(
+      await cs.hpke.importPublicKey(hex(pub)),
+      label,
+      hex(context),
+      hex(plaintext),
+      cs.hpke,
+    );
+    expect(
+      toHex(
+        await decryptWithLabel(privateKey, label, hex(context), sealed.enc, sealed.ct, cs.hpke),
+      ),
+    ).toBe(plaintext);
   });
 });

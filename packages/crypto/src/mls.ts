@@ -9,7 +9,6 @@
 // either implementation.
 
 import { MlsTlsError } from '@mlstls/codec';
-import { type AeadAlgorithm, nodeProvider } from '@mlstls/crypto';
 import type {
   CiphersuiteImpl,
   CiphersuiteName,
@@ -21,6 +20,8 @@ import type {
   Signature,
 } from 'ts-mls';
 import { CryptoError } from 'ts-mls/mlsError.js';
+import { nodeProvider } from './node.js';
+import type { AeadAlgorithm } from './provider.js';
 
 type NodeCrypto = typeof import('node:crypto');
 type NodeBuffer = typeof import('node:buffer').Buffer;
