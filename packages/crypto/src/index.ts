@@ -16,6 +16,7 @@ export {
   type HashAlgorithm,
   hashLength,
 } from './provider.js';
+export { secureRandom } from './random.js';
 
 /** A provider by name, or one of your own. */
 export type ProviderChoice = 'node' | 'noble' | CryptoProvider;

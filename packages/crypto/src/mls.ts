@@ -22,6 +22,7 @@ import type {
 import { CryptoError } from 'ts-mls/mlsError.js';
 import { nodeProvider } from './node.js';
 import type { AeadAlgorithm } from './provider.js';
+import { secureRandom } from './random.js';
 
 type NodeCrypto = typeof import('node:crypto');
 type NodeBuffer = typeof import('node:buffer').Buffer;
@@ -105,8 +106,7 @@ export function nodeCiphersuite(
   const suite = SUITES[name];
   const node = loadNodeModules();
   if (suite === undefined || node === undefined) return undefined;
-  const randomBytes =
-    options.randomBytes ?? ((length: number) => node.crypto.randomFillSync(new Uint8Array(length)));
+  const randomBytes = options.randomBytes ?? secureRandom;
   const primitives = new Primitives(node, suite.aead);
   const kem =
     suite.kem === 'DHKEM-X25519-HKDF-SHA256'
@@ -306,6 +306,116 @@ function signingKeyError(what: string): MlsTlsError {
   return new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', what);
 }
 
+/** A signing key as node:crypto holds it, and the bytes of its public key. */
+interface SigningKey {
+  readonly key: KeyObject;
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * Key objects by the array ts-mls holds the key in. Importing a key costs more than using it
+ * (Ed25519: about 85 us to import a private key, 54 us to sign), and ts-mls passes the same array
+ * for every signature of a group state, as a server passes the same credential for every
+ * connection. An entry keeps a copy of the bytes and is used only while they still match, so a
+ * key changed in place is imported again.
+ */
+class KeyCache<Key> {
+  readonly #entries = new WeakMap<Uint8Array, { readonly bytes: Uint8Array; readonly key: Key }>();
+
+  get(bytes: Uint8Array, make: (bytes: Uint8Array) => Key): Key {
+    const entry = this.#entries.get(bytes);
+    if (entry !== undefined && equalBytes(entry.bytes, bytes)) return entry.key;
+    const key = make(bytes);
+    this.put(bytes, key);
+    return key;
+  }
+
+  /** Remembers `key` as the one `bytes` hold. */
+  put(bytes: Uint8Array, key: Key): void {
+    this.#entries.set(bytes, { bytes: bytes.slice(), key });
+  }
+}
+
+// Process-wide: a key object holds nothing that depends on who asks for it.
+const ed25519SigningKeys = new KeyCache<SigningKey>();
+const ed25519VerifyingKeys = new KeyCache<KeyObject | undefined>();
+const p256SigningKeys = new KeyCache<SigningKey>();
+const p256VerifyingKeys = new KeyCache<KeyObject | undefined>();
+
+/** How many (public key, message, signature) triples `VerifiedSignatures` keeps. */
+const VERIFIED_SIGNATURES = 8;
+
+/**
+ * The last few signatures one ciphersuite instance made or saw verify. A handshake verifies
+ * some twice: the responder checks the initiator's KeyPackage before ts-mls's Add checks it
+ * again, and the initiator verifies its own leaf in the Welcome's ratchet tree. Ed25519 and ECDSA
+ * verification are functions of the public key, message and signature alone, so a triple that
+ * verified verifies again, and one this instance signed verifies. Only positive answers are
+ * kept, as copies, and only per instance (one endpoint): an answer is never one that another
+ * endpoint in the process computed.
+ */
+class VerifiedSignatures {
+  readonly #entries: {
+    readonly publicKey: Uint8Array;
+    readonly message: Uint8Array;
+    readonly signature: Uint8Array;
+  }[] = [];
+  #next = 0;
+
+  has(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    return this.#entries.some(
+      (entry) =>
+        equalBytes(entry.signature, signature) &&
+        equalBytes(entry.publicKey, publicKey) &&
+        equalBytes(entry.message, message),
+    );
+  }
+
+  add(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): void {
+    this.#entries[this.#next] = {
+      publicKey: publicKey.slice(),
+      message: message.slice(),
+      signature: signature.slice(),
+    };
+    this.#next = (this.#next + 1) % VERIFIED_SIGNATURES;
+  }
+}
+
+/** sign and verify of one scheme, with its keys cached and its verifications remembered. */
+function signatureOf(
+  scheme: {
+    signingKey(signKey: Uint8Array): SigningKey;
+    verifyingKey(publicKey: Uint8Array): KeyObject | undefined;
+    sign(message: Uint8Array, key: KeyObject): Uint8Array;
+    verify(message: Uint8Array, key: KeyObject, signature: Uint8Array): boolean;
+  },
+  keygen: Signature['keygen'],
+): Signature {
+  const verified = new VerifiedSignatures();
+  return {
+    async sign(signKey, message) {
+      const { key, publicKey } = scheme.signingKey(signKey);
+      const signature = scheme.sign(message, key);
+      verified.add(publicKey, message, signature);
+      return signature;
+    },
+    async verify(publicKey, message, signature) {
+      if (verified.has(publicKey, message, signature)) return true;
+      const key = scheme.verifyingKey(publicKey);
+      if (key === undefined) return false;
+      let valid: boolean;
+      try {
+        valid = scheme.verify(message, key, signature);
+      } catch {
+        return false;
+      }
+      if (valid) verified.add(publicKey, message, signature);
+      return valid;
+    },
+    keygen,
+  };
+}
+
 /**
  * Ed25519 (RFC 8032). Signing keys are what ts-mls's default emits on Node (WebCrypto's
  * 48-byte PKCS#8) or a raw 32-byte seed, as ts-mls accepts both.
@@ -325,33 +435,34 @@ function ed25519Signature(
     }
     throw signingKeyError('an Ed25519 signing key is a 32-byte seed or its 48-byte PKCS#8');
   };
-  return {
-    async sign(signKey, message) {
-      const key = primitives.okpPrivateKey('Ed25519', seedOf(signKey));
-      return view(crypto.sign(null, message, key));
-    },
-    async verify(publicKey, message, signature) {
-      if (publicKey.length !== 32) return false;
-      try {
-        return crypto.verify(
-          null,
-          message,
-          primitives.okpPublicKey('Ed25519', publicKey),
-          signature,
-        );
-      } catch {
-        return false;
-      }
-    },
-    async keygen() {
-      const seed = randomBytes(32);
-      const publicKey = crypto.createPublicKey(primitives.okpPrivateKey('Ed25519', seed));
-      return {
-        signKey: concatBytes(ED25519_PKCS8_PREFIX, seed),
-        publicKey: primitives.okpPublicBytes(publicKey),
-      };
-    },
+  const signingKey = (seed: Uint8Array): SigningKey => {
+    const key = primitives.okpPrivateKey('Ed25519', seed);
+    return { key, publicKey: primitives.okpPublicBytes(crypto.createPublicKey(key)) };
   };
+  return signatureOf(
+    {
+      signingKey: (signKey) =>
+        ed25519SigningKeys.get(signKey, (bytes) => signingKey(seedOf(bytes))),
+      verifyingKey: (publicKey) =>
+        ed25519VerifyingKeys.get(publicKey, (bytes) => {
+          if (bytes.length !== 32) return undefined;
+          try {
+            return primitives.okpPublicKey('Ed25519', bytes);
+          } catch {
+            return undefined;
+          }
+        }),
+      sign: (message, key) => view(crypto.sign(null, message, key)),
+      verify: (message, key, signature) => crypto.verify(null, message, key, signature),
+    },
+    async () => {
+      const seed = randomBytes(32);
+      const signKey = concatBytes(ED25519_PKCS8_PREFIX, seed);
+      // The pair's first signature (a KeyPackage's, a credential's) uses the key made here.
+      const { publicKey } = ed25519SigningKeys.get(signKey, () => signingKey(seed));
+      return { signKey, publicKey: publicKey.slice() };
+    },
+  );
 }
 
 /** The order n of P-256. */
@@ -414,31 +525,41 @@ function p256Signature(
     x: base64Url(point.subarray(1, 33)),
     y: base64Url(point.subarray(33, 65)),
   });
-  return {
-    async sign(signKey, message) {
-      if (!isP256Scalar(signKey)) throw signingKeyError('a P-256 signing key is a 32-byte scalar');
-      const key = crypto.createPrivateKey({
-        key: { ...jwk(publicPoint(signKey)), d: base64Url(signKey) },
-        format: 'jwk',
-      });
-      return view(crypto.sign(HASH, message, { key, dsaEncoding: 'der' }));
+  return signatureOf(
+    {
+      signingKey: (signKey) => {
+        if (!isP256Scalar(signKey)) {
+          throw signingKeyError('a P-256 signing key is a 32-byte scalar');
+        }
+        return p256SigningKeys.get(signKey, (scalar) => {
+          const publicKey = publicPoint(scalar);
+          const key = crypto.createPrivateKey({
+            key: { ...jwk(publicKey), d: base64Url(scalar) },
+            format: 'jwk',
+          });
+          return { key, publicKey };
+        });
+      },
+      verifyingKey: (publicKey) =>
+        p256VerifyingKeys.get(publicKey, (bytes) => {
+          const point = uncompressedP256(crypto, bytes);
+          if (point === undefined) return undefined;
+          try {
+            return crypto.createPublicKey({ key: jwk(point), format: 'jwk' });
+          } catch {
+            return undefined;
+          }
+        }),
+      sign: (message, key) => view(crypto.sign(HASH, message, { key, dsaEncoding: 'der' })),
+      verify: (message, key, signature) =>
+        crypto.verify(HASH, message, { key, dsaEncoding: 'der' }, signature),
     },
-    async verify(publicKey, message, signature) {
-      const point = uncompressedP256(crypto, publicKey);
-      if (point === undefined) return false;
-      try {
-        const key = crypto.createPublicKey({ key: jwk(point), format: 'jwk' });
-        return crypto.verify(HASH, message, { key, dsaEncoding: 'der' }, signature);
-      } catch {
-        return false;
-      }
-    },
-    async keygen() {
+    async () => {
       let signKey = randomBytes(32);
       while (!isP256Scalar(signKey)) signKey = randomBytes(32);
       return { signKey, publicKey: publicPoint(signKey) };
     },
-  };
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -665,6 +786,11 @@ class BaseModeHpke implements Hpke {
   readonly #randomBytes: (length: number) => Uint8Array;
   /** LabeledExtract("", "psk_id_hash", ""): base mode has no PSK, so it never changes. */
   readonly #pskIdHash: Uint8Array;
+  /**
+   * The keys this instance exported, by the array it gave out: ts-mls exports a KeyPackage's
+   * private keys and imports them again to join (an X25519 import costs about 40 us).
+   */
+  readonly #exported = new KeyCache<AnyPrivateKey>();
 
   constructor(
     primitives: Primitives,
@@ -789,7 +915,7 @@ class BaseModeHpke implements Hpke {
 
   async importPrivateKey(k: Uint8Array): Promise<PrivateKey> {
     try {
-      return this.#kem.privateKey(k) as unknown as PrivateKey;
+      return this.#exported.get(k, (bytes) => this.#kem.privateKey(bytes)) as unknown as PrivateKey;
     } catch (error) {
       throw asCryptoError('HPKE private key', error);
     }
@@ -808,7 +934,10 @@ class BaseModeHpke implements Hpke {
   }
 
   async exportPrivateKey(k: PrivateKey): Promise<Uint8Array> {
-    return ownPrivateKey(k).bytes.slice();
+    const key = ownPrivateKey(k);
+    const bytes = key.bytes.slice();
+    this.#exported.put(bytes, key);
+    return bytes;
   }
 
   async encryptAead(

@@ -341,6 +341,54 @@ describe('node:crypto DHKEM input validation', () => {
   });
 });
 
+describe.each(SUPPORTED_CIPHERSUITES)('cached keys and verifications, suite $id', ({ name }) => {
+  it('signs with the new key when the key array is changed in place', async () => {
+    const node = nodeImpl(name);
+    const reference = await defaultImpl(name);
+    const first = await node.signature.keygen();
+    const second = await node.signature.keygen();
+    const signKey = first.signKey.slice();
+    const message = bytes(40);
+    expect(
+      await reference.signature.verify(
+        first.publicKey,
+        message,
+        await node.signature.sign(signKey, message),
+      ),
+    ).toBe(true);
+    signKey.set(second.signKey);
+    const signature = await node.signature.sign(signKey, message);
+    expect(await reference.signature.verify(second.publicKey, message, signature)).toBe(true);
+    expect(await reference.signature.verify(first.publicKey, message, signature)).toBe(false);
+  });
+
+  it('never answers for another key, message or signature than one that verified', async () => {
+    const node = nodeImpl(name);
+    const fresh = nodeImpl(name); // another instance: nothing remembered
+    const { signKey, publicKey } = await node.signature.keygen();
+    const other = await node.signature.keygen();
+    const message = bytes(300);
+    const signature = await node.signature.sign(signKey, message);
+    expect(await node.signature.verify(publicKey, message, signature)).toBe(true);
+    expect(await fresh.signature.verify(publicKey, message, signature)).toBe(true);
+    const changedMessage = message.slice();
+    changedMessage[299]! ^= 1;
+    const changedSignature = signature.slice();
+    changedSignature[signature.length - 1]! ^= 1;
+    for (const verifier of [node, fresh]) {
+      expect(await verifier.signature.verify(publicKey, changedMessage, signature)).toBe(false);
+      expect(await verifier.signature.verify(publicKey, message, changedSignature)).toBe(false);
+      expect(await verifier.signature.verify(other.publicKey, message, signature)).toBe(false);
+    }
+    // A public key array changed in place is not the cached key any more (new instances: no
+    // remembered verification answers for them).
+    const key = publicKey.slice();
+    expect(await nodeImpl(name).signature.verify(key, message, signature)).toBe(true);
+    key.set(other.publicKey);
+    expect(await nodeImpl(name).signature.verify(key, message, signature)).toBe(false);
+  });
+});
+
 const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
 
 /** The same DER ECDSA signature with S replaced by n - S (also valid: (r, -s) verifies). */

@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto';
 import { MlsTlsError } from '@mlstls/codec';
 import type { EndpointCredential, EndpointOptions, ProtocolName } from '@mlstls/state-machine';
 import {
@@ -93,13 +92,8 @@ export function resolveSecureContext(options: SharedOptions): {
   return { context, credential: credential ?? context.credential };
 }
 
-/**
- * The core's randomness, from the platform CSPRNG. `randomFillSync` rather than
- * `getRandomValues`: the same generator without the 64 KiB limit per call.
- */
-export function random(length: number): Uint8Array {
-  return randomFillSync(new Uint8Array(length));
-}
+/** The core's randomness: the platform CSPRNG, small requests served from a block. */
+export { secureRandom as random } from '@mlstls/crypto';
 
 /** The environment variable naming a file that key log lines are appended to. */
 export const KEY_LOG_FILE_VARIABLE = 'MLSTLS_KEYLOGFILE';

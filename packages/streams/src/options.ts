@@ -1,4 +1,5 @@
 import type { MlsTlsError } from '@mlstls/codec';
+import { secureRandom as random } from '@mlstls/crypto';
 import type {
   CheckServerIdentity,
   CiphersuiteChoice,
@@ -151,17 +152,6 @@ export interface ServerOptions extends SharedOptions {
   readonly selectCredential?: ResponderOptions['selectCredential'];
 }
 
-/** `getRandomValues` fills at most this many bytes per call. */
-const RANDOM_CHUNK = 65_536;
-
-/** The core's randomness, from the platform CSPRNG (WebCrypto, in every runtime). */
-function random(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let offset = 0; offset < length; offset += RANDOM_CHUNK) {
-    globalThis.crypto.getRandomValues(bytes.subarray(offset, offset + RANDOM_CHUNK));
-  }
-  return bytes;
-}
 
 /** The driver's settings of a connection, from the binding's options. */
 export function connectionSettings(options: SharedOptions) {
