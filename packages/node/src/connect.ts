@@ -10,6 +10,7 @@ import {
 } from '@mlstls/state-machine';
 import { claimSession, decodeSessionRecord, type SessionStore } from '@mlstls/storage';
 import {
+  clientKeyPackages,
   KEY_LOG_FILE_VARIABLE,
   random,
   resolveSecureContext,
@@ -90,6 +91,7 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
   const endpointOptions: Omit<InitiatorOptions, 'keyLog' | 'persist'> = {
     random,
     now: Date.now,
+    ...(options.prepareKeyPackages === false ? {} : { keyPackages: clientKeyPackages }),
     ca: context.anchors,
     serverName: options.servername ?? options.host ?? 'localhost',
     ...(store === undefined ? {} : { store, sessionId }),

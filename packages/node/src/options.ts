@@ -1,5 +1,10 @@
 import { MlsTlsError } from '@mlstls/codec';
-import type { EndpointCredential, EndpointOptions, ProtocolName } from '@mlstls/state-machine';
+import {
+  type EndpointCredential,
+  type EndpointOptions,
+  KeyPackagePool,
+  type ProtocolName,
+} from '@mlstls/state-machine';
 import {
   createSecureContext,
   type MlsTlsSecureContext,
@@ -58,6 +63,12 @@ export interface SharedOptions extends SecureContextOptions {
    * `connect()` is left as it is.
    */
   readonly noDelay?: boolean;
+  /**
+   * Whether full handshakes take KeyPackages (and a client's ephemeral credentials) made ahead
+   * of time, between handshakes, instead of making them on the critical path (default true).
+   * Each is used once and dropped unused after a minute; see `KeyPackagePool`.
+   */
+  readonly prepareKeyPackages?: boolean;
 }
 
 /**
@@ -91,6 +102,9 @@ export function resolveSecureContext(options: SharedOptions): {
   }
   return { context, credential: credential ?? context.credential };
 }
+
+/** KeyPackages made ahead for every client of this process (each server has its own pool). */
+export const clientKeyPackages = new KeyPackagePool();
 
 /** The core's randomness: the platform CSPRNG, small requests served from a block. */
 export { secureRandom as random } from '@mlstls/crypto';

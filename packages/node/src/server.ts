@@ -3,6 +3,7 @@ import {
   type CiphersuiteChoice,
   type EndpointCredential,
   generateCredential,
+  KeyPackagePool,
   Responder,
   type ResponderOptions,
   suiteParameters,
@@ -68,6 +69,8 @@ export class MlsTlsServer extends Server {
   readonly #credentialReady: Promise<EndpointCredential>;
   /** `listen()` arguments waiting for the generated credential. */
   #pendingListen: unknown[] | undefined;
+  /** The server's own KeyPackages, made between handshakes (`prepareKeyPackages`). */
+  readonly #keyPackages: KeyPackagePool | undefined;
 
   constructor(
     options: ServerOptions = {},
@@ -77,6 +80,7 @@ export class MlsTlsServer extends Server {
     // Refuse an unknown suite now rather than on every connection.
     for (const suite of options.ciphersuites ?? []) suiteParameters(suite);
     this.#options = options;
+    this.#keyPackages = options.prepareKeyPackages === false ? undefined : new KeyPackagePool();
     const { context, credential } = resolveSecureContext(options);
     this.#context = context;
     this.#selectCredential =
@@ -135,6 +139,7 @@ export class MlsTlsServer extends Server {
     const endpointOptions: Omit<ResponderOptions, 'keyLog'> = {
       random,
       now: Date.now,
+      ...(this.#keyPackages === undefined ? {} : { keyPackages: this.#keyPackages }),
       persist: false,
       ...(options.store === undefined ? {} : { store: options.store }),
       ...(options.strictStore === undefined ? {} : { strictStore: options.strictStore }),

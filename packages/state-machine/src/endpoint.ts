@@ -32,6 +32,7 @@ import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import type { VerifyPeer } from './authentication.js';
 import { debug, startTrace, type TraceEnd, trace } from './diagnostics.js';
 import { withoutExporterSecret } from './group.js';
+import type { KeyPackageSupply } from './key-package-pool.js';
 import { type EndpointCredential, exportFromGroup, mlsImplementationFor } from './mls.js';
 import type { ProtocolName } from './negotiation.js';
 import type { EpochCause, HandshakeInfo, Output, SessionSnapshot } from './output.js';
@@ -45,6 +46,11 @@ export interface EndpointOptions {
   readonly random: (length: number) => Uint8Array;
   /** The current time in milliseconds since the Unix epoch (KeyPackage lifetimes). */
   readonly now: () => number;
+  /**
+   * KeyPackages made ahead of time (a `KeyPackagePool`): a full handshake takes its own from
+   * there when one of its kind is ready, and makes it otherwise. Each is used once.
+   */
+  readonly keyPackages?: KeyPackageSupply;
   /** This endpoint's credential; without one, an ephemeral basic credential is made. */
   readonly credential?: EndpointCredential;
   /**

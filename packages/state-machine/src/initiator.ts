@@ -21,7 +21,12 @@ import {
   peerCredential,
   processSelfUpdate,
 } from './group.js';
-import { encodeKeyPackageMessage, loadCiphersuite, mlsImplementationFor } from './mls.js';
+import {
+  type EndpointCredential,
+  encodeKeyPackageMessage,
+  loadCiphersuite,
+  mlsImplementationFor,
+} from './mls.js';
 import { agreedProtocol, offerExtensions, protocolBytes, serverNameToSend } from './negotiation.js';
 import type { HandshakeInfo, PeerCredential, SessionSnapshot } from './output.js';
 import {
@@ -170,19 +175,15 @@ export class Initiator extends Endpoint {
       const stored = await this.#loadSession();
       if (stored !== undefined && (await this.#resume(stored, cs))) return;
       this.beginHandshake('handshake');
-      const credential =
-        this.options.credential ??
-        (await generateCredential({
-          ciphersuite: this.#suite.id,
-          ...(this.options.provider === undefined ? {} : { provider: this.options.provider }),
-        }));
-      const own = await createKeyPackage(
-        credential,
-        this.#suite,
-        this.options.now(),
-        cs,
-        offerExtensions(this.#serverName, this.#protocols),
-      );
+      const extensions = offerExtensions(this.#serverName, this.#protocols);
+      const now = this.options.now();
+      const own =
+        this.options.keyPackages?.take({
+          suite: this.#suite,
+          credential: this.options.credential,
+          extensions,
+          now,
+        }) ?? (await createKeyPackage(await this.#credential(), this.#suite, now, cs, extensions));
       this.#state = { name: 'awaitServerHello', own };
       this.sendHandshake(
         {
@@ -191,6 +192,15 @@ export class Initiator extends Endpoint {
         },
         true,
       );
+    });
+  }
+
+  /** The credential to present: the configured one, or an ephemeral basic one. */
+  #credential(): Promise<EndpointCredential> {
+    if (this.options.credential !== undefined) return Promise.resolve(this.options.credential);
+    return generateCredential({
+      ciphersuite: this.#suite.id,
+      ...(this.options.provider === undefined ? {} : { provider: this.options.provider }),
     });
   }
 

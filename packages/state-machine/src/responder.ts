@@ -261,7 +261,9 @@ export class Responder extends Endpoint {
       signaturePublicKey: keyPackage.leafNode.signaturePublicKey,
     };
     const authentication = await this.#authenticate(peer);
-    const own = await createKeyPackage(credential, suite, now, cs);
+    const own =
+      this.options.keyPackages?.take({ suite, credential, extensions: [], now }) ??
+      (await createKeyPackage(credential, suite, now, cs));
     const groupId = this.options.random(GROUP_ID_LENGTH);
     const { group, welcome } = await createConnectionGroup(
       keyPackage,

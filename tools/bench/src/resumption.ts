@@ -92,7 +92,10 @@ const SYNCHRONOUS = args.synchronous.toUpperCase();
 if (SYNCHRONOUS !== 'FULL' && SYNCHRONOUS !== 'NORMAL') {
   throw new Error('--synchronous must be FULL or NORMAL');
 }
+/** Resumptions/s against full handshakes/s with the same stores. */
 const TARGET = 0.9;
+/** Resumptions/s in memory against node:tls ticket resumptions/s (issue 15). */
+const TICKET_TARGET = 0.35;
 
 const gc = (globalThis as { gc?: () => void }).gc;
 const nowNs = () => process.hrtime.bigint();
@@ -330,6 +333,10 @@ async function localVariants(
   const plain = await listenMlstls({ credential, ciphersuites: [1] });
   const stored = await listenMlstls({ credential, ciphersuites: [1], store: serverStore });
   const storedProbe = localProbe([serverStore, clientStore]);
+  const memoryServerStore = new TimedStore(new MemoryStore());
+  const memoryClientStore = new TimedStore(new MemoryStore());
+  const inMemory = await listenMlstls({ credential, ciphersuites: [1], store: memoryServerStore });
+  const memoryProbe = localProbe([memoryServerStore, memoryClientStore]);
 
   const tls = nodeTlsStack();
   const tlsServer: Listening = await tls.listen(echo);
@@ -380,6 +387,24 @@ async function localVariants(
       probe: storedProbe,
     },
     {
+      // MemoryStore at both ends: what node:tls's tickets are compared with (no disk).
+      name: 'mlstls resumption, memory',
+      resumes: true,
+      connect: (onSecure) =>
+        connect(
+          {
+            host: HOST,
+            port: portOf(inMemory),
+            ...pin,
+            store: memoryClientStore,
+            sessionName: 'resumed',
+            fallback: false,
+          },
+          onSecure,
+        ),
+      probe: memoryProbe,
+    },
+    {
       name: 'mlstls resumption, SQLite',
       resumes: true,
       connect: (onSecure) =>
@@ -400,7 +425,12 @@ async function localVariants(
   return {
     variants,
     async close() {
-      await Promise.all([closeServer(plain), closeServer(stored), tlsServer.close()]);
+      await Promise.all([
+        closeServer(plain),
+        closeServer(stored),
+        closeServer(inMemory),
+        tlsServer.close(),
+      ]);
       await Promise.all([serverStore.close(), clientStore.close()]);
     },
   };
@@ -503,47 +533,48 @@ const RATIO_COLUMNS: readonly Column[] = [
 interface Comparison {
   readonly candidate: string;
   readonly baseline: string;
-  readonly target: boolean;
+  /** The least ratio that meets the target; none: for information. */
+  readonly target?: number;
 }
 
 const COMPARISONS: readonly Comparison[] = [
   {
     candidate: 'mlstls resumption, SQLite',
     baseline: 'mlstls full handshake, SQLite',
-    target: true,
+    target: TARGET,
   },
   {
     candidate: 'mlstls resumption, Redis A/B',
     baseline: 'mlstls full handshake, Redis A/B',
-    target: true,
+    target: TARGET,
   },
   {
     candidate: 'mlstls resumption, SQLite',
     baseline: 'mlstls full handshake, no store',
-    target: false,
   },
   {
     candidate: 'mlstls resumption, Redis A/B',
     baseline: 'mlstls full handshake, no store',
-    target: false,
   },
   {
     candidate: 'mlstls full handshake, SQLite',
     baseline: 'mlstls full handshake, no store',
-    target: false,
   },
   {
     candidate: 'mlstls full handshake, Redis A/B',
     baseline: 'mlstls full handshake, no store',
-    target: false,
   },
-  { candidate: 'node:tls ticket resumption', baseline: 'node:tls full handshake', target: false },
+  { candidate: 'node:tls ticket resumption', baseline: 'node:tls full handshake' },
   {
     candidate: 'mlstls full handshake, no store',
     baseline: 'node:tls full handshake',
-    target: false,
   },
-  { candidate: 'mlstls resumption, SQLite', baseline: 'node:tls ticket resumption', target: false },
+  { candidate: 'mlstls resumption, SQLite', baseline: 'node:tls ticket resumption' },
+  {
+    candidate: 'mlstls resumption, memory',
+    baseline: 'node:tls ticket resumption',
+    target: TICKET_TARGET,
+  },
 ];
 
 function printRows(variants: readonly Variant[], results: ReadonlyMap<Variant, RoundResult[]>) {
@@ -589,16 +620,16 @@ function printRatios(
     const ratio =
       median(a.map((round) => round.perSecond)) / median(b.map((round) => round.perSecond));
     const pairs = a.map((round, i) => round.perSecond / b[i]!.perSecond);
-    const ok = ratio >= TARGET;
-    if (target && !ok) missed.push(`${candidate} ${ratio.toFixed(2)}`);
+    const ok = target === undefined || ratio >= target;
+    if (!ok) missed.push(`${candidate} ${ratio.toFixed(2)}`);
     console.log(
       formatRow(RATIO_COLUMNS, [
         candidate,
         baseline,
         ratio.toFixed(2),
         range(pairs),
-        target ? `>= ${TARGET}` : '',
-        target ? (ok ? 'met' : 'MISSED') : '',
+        target === undefined ? '' : `>= ${target}`,
+        target === undefined ? '' : ok ? 'met' : 'MISSED',
       ]),
     );
   }
@@ -848,8 +879,8 @@ async function main(): Promise<void> {
     }
     console.log(
       missed.length === 0
-        ? `Target met: resumptions/s >= ${TARGET} x full handshakes/s with the same stores.`
-        : `Target MISSED (resumptions/s >= ${TARGET} x full handshakes/s): ${missed.join('; ')}.`,
+        ? `Targets met: resumptions/s >= ${TARGET} x full handshakes/s with the same stores, and >= ${TICKET_TARGET} x node:tls ticket resumptions/s in memory.`
+        : `Targets MISSED: ${missed.join('; ')}.`,
     );
     console.log(
       `Load average at end ${loadavg()
