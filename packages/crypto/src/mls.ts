@@ -336,11 +336,41 @@ class KeyCache<Key> {
   }
 }
 
+/** Public keys kept by `PublicKeyCache`. */
+const PUBLIC_KEYS = 256;
+
+/**
+ * Public key objects by the key's bytes, the most recently used `PUBLIC_KEYS` of them. Unlike
+ * private keys, public ones may be looked up by content: a peer's key comes in a new array
+ * each time its group state is decoded (every resumption and every stored update).
+ */
+class PublicKeyCache {
+  readonly #keys = new Map<string, KeyObject | undefined>();
+
+  get(
+    bytes: Uint8Array,
+    make: (bytes: Uint8Array) => KeyObject | undefined,
+  ): KeyObject | undefined {
+    let name = '';
+    for (const byte of bytes) name += String.fromCharCode(byte);
+    if (this.#keys.has(name)) {
+      const key = this.#keys.get(name);
+      this.#keys.delete(name);
+      this.#keys.set(name, key);
+      return key;
+    }
+    const key = make(bytes);
+    if (this.#keys.size >= PUBLIC_KEYS) this.#keys.delete(this.#keys.keys().next().value!);
+    this.#keys.set(name, key);
+    return key;
+  }
+}
+
 // Process-wide: a key object holds nothing that depends on who asks for it.
 const ed25519SigningKeys = new KeyCache<SigningKey>();
-const ed25519VerifyingKeys = new KeyCache<KeyObject | undefined>();
+const ed25519VerifyingKeys = new PublicKeyCache();
 const p256SigningKeys = new KeyCache<SigningKey>();
-const p256VerifyingKeys = new KeyCache<KeyObject | undefined>();
+const p256VerifyingKeys = new PublicKeyCache();
 
 /** How many (public key, message, signature) triples `VerifiedSignatures` keeps. */
 const VERIFIED_SIGNATURES = 8;
