@@ -376,13 +376,11 @@ const p256VerifyingKeys = new PublicKeyCache();
 const VERIFIED_SIGNATURES = 8;
 
 /**
- * The last few signatures one ciphersuite instance made or saw verify. A handshake verifies
- * some twice: the responder checks the initiator's KeyPackage before ts-mls's Add checks it
- * again, and the initiator verifies its own leaf in the Welcome's ratchet tree. Ed25519 and ECDSA
- * verification are functions of the public key, message and signature alone, so a triple that
- * verified verifies again, and one this instance signed verifies. Only positive answers are
- * kept, as copies, and only per instance (one endpoint): an answer is never one that another
- * endpoint in the process computed.
+ * The last few signatures one handshake made or saw verify. Ed25519 and ECDSA verification are
+ * functions of the public key, message and signature alone, so a triple that verified verifies
+ * again, and one signed with the key of that public key verifies. Only positive answers are
+ * kept, as copies, and only for one handshake of one endpoint: an answer is never one that
+ * another endpoint in the process computed.
  */
 class VerifiedSignatures {
   readonly #entries: {
@@ -411,39 +409,63 @@ class VerifiedSignatures {
   }
 }
 
-/** sign and verify of one scheme, with its keys cached and its verifications remembered. */
+/** What a scheme of this module does, under `signatureOf`. */
+interface SignatureScheme {
+  signingKey(signKey: Uint8Array): SigningKey;
+  verifyingKey(publicKey: Uint8Array): KeyObject | undefined;
+  sign(message: Uint8Array, key: KeyObject): Uint8Array;
+  verify(message: Uint8Array, key: KeyObject, signature: Uint8Array): boolean;
+}
+
+/** The same signatures with a fresh memory, for each `Signature` this module made. */
+const rememberingVersions = new WeakMap<Signature, () => Signature>();
+
+/**
+ * sign and verify of one scheme, with its keys cached; with `verified`, its signatures and
+ * verifications remembered (see `withHandshakeMemory`).
+ */
 function signatureOf(
-  scheme: {
-    signingKey(signKey: Uint8Array): SigningKey;
-    verifyingKey(publicKey: Uint8Array): KeyObject | undefined;
-    sign(message: Uint8Array, key: KeyObject): Uint8Array;
-    verify(message: Uint8Array, key: KeyObject, signature: Uint8Array): boolean;
-  },
+  scheme: SignatureScheme,
   keygen: Signature['keygen'],
+  verified?: VerifiedSignatures,
 ): Signature {
-  const verified = new VerifiedSignatures();
-  return {
+  const signature: Signature = {
     async sign(signKey, message) {
       const { key, publicKey } = scheme.signingKey(signKey);
-      const signature = scheme.sign(message, key);
-      verified.add(publicKey, message, signature);
-      return signature;
+      const signed = scheme.sign(message, key);
+      verified?.add(publicKey, message, signed);
+      return signed;
     },
-    async verify(publicKey, message, signature) {
-      if (verified.has(publicKey, message, signature)) return true;
+    async verify(publicKey, message, signed) {
+      if (verified?.has(publicKey, message, signed)) return true;
       const key = scheme.verifyingKey(publicKey);
       if (key === undefined) return false;
       let valid: boolean;
       try {
-        valid = scheme.verify(message, key, signature);
+        valid = scheme.verify(message, key, signed);
       } catch {
         return false;
       }
-      if (valid) verified.add(publicKey, message, signature);
+      if (valid) verified?.add(publicKey, message, signed);
       return valid;
     },
     keygen,
   };
+  rememberingVersions.set(signature, () => signatureOf(scheme, keygen, new VerifiedSignatures()));
+  return signature;
+}
+
+/**
+ * `cs` with signatures that remember, for one handshake: the last few (public key, message,
+ * signature) triples signed or seen to verify are answered without verifying again (see
+ * `VerifiedSignatures`). A handshake verifies some twice: ts-mls checks the initiator's
+ * KeyPackage after the responder's own check, and the initiator verifies its own leaf in the
+ * Welcome's tree. Drop the copy with the handshake. Another implementation's `cs` comes back as
+ * it is.
+ */
+export function withHandshakeMemory(cs: CiphersuiteImpl): CiphersuiteImpl {
+  const remembering = rememberingVersions.get(cs.signature);
+  return remembering === undefined ? cs : { ...cs, signature: remembering() };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The node:crypto MLS ciphersuites against ts-mls's own implementation, RFC 5869 and RFC 9180's
 // vectors: byte for byte where both are deterministic, each opening and verifying the other's
 // output where they are not.
-import { randomBytes } from 'node:crypto';
+import nodeCrypto, { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   type CiphersuiteImpl,
@@ -14,8 +14,8 @@ import { decryptWithLabel, encryptWithLabel } from 'ts-mls/crypto/hpke.js';
 import { deriveSecret, deriveTreeSecret, expandWithLabel } from 'ts-mls/crypto/kdf.js';
 import { signWithLabel, verifyWithLabel } from 'ts-mls/crypto/signature.js';
 import { CryptoError } from 'ts-mls/mlsError.js';
-import { describe, expect, it } from 'vitest';
-import { nodeCiphersuite } from '../src/mls.js';
+import { describe, expect, it, vi } from 'vitest';
+import { nodeCiphersuite, withHandshakeMemory } from '../src/mls.js';
 
 const SUPPORTED_CIPHERSUITES = [
   { id: 1, name: 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519' },
@@ -362,9 +362,33 @@ describe.each(SUPPORTED_CIPHERSUITES)('cached keys and verifications, suite $id'
     expect(await reference.signature.verify(first.publicKey, message, signature)).toBe(false);
   });
 
-  it('never answers for another key, message or signature than one that verified', async () => {
+  it('remembers within one handshake copy only, and leaves other implementations alone', async () => {
     const node = nodeImpl(name);
-    const fresh = nodeImpl(name); // another instance: nothing remembered
+    const remembering = withHandshakeMemory(node);
+    expect(remembering.signature).not.toBe(node.signature);
+    expect(withHandshakeMemory(remembering).signature).not.toBe(remembering.signature);
+    const reference = await defaultImpl(name);
+    expect(withHandshakeMemory(reference)).toBe(reference);
+    // What one copy signed it takes as verified without asking OpenSSL; another copy asks.
+    const { signKey, publicKey } = await node.signature.keygen();
+    const message = bytes(64);
+    const signature = await remembering.signature.sign(signKey, message);
+    const verify = vi.spyOn(nodeCrypto, 'verify');
+    try {
+      expect(await remembering.signature.verify(publicKey, message, signature)).toBe(true);
+      expect(verify).not.toHaveBeenCalled();
+      const other = withHandshakeMemory(node);
+      expect(await other.signature.verify(publicKey, message, signature)).toBe(true);
+      expect(await other.signature.verify(publicKey, message, signature)).toBe(true);
+      expect(verify).toHaveBeenCalledTimes(1);
+    } finally {
+      verify.mockRestore();
+    }
+  });
+
+  it('never answers for another key, message or signature than one that verified', async () => {
+    const node = withHandshakeMemory(nodeImpl(name));
+    const fresh = withHandshakeMemory(nodeImpl(name)); // another handshake: nothing remembered
     const { signKey, publicKey } = await node.signature.keygen();
     const other = await node.signature.keygen();
     const message = bytes(300);
@@ -380,8 +404,7 @@ describe.each(SUPPORTED_CIPHERSUITES)('cached keys and verifications, suite $id'
       expect(await verifier.signature.verify(publicKey, message, changedSignature)).toBe(false);
       expect(await verifier.signature.verify(other.publicKey, message, signature)).toBe(false);
     }
-    // A public key array changed in place is not the cached key any more (new instances: no
-    // remembered verification answers for them).
+    // A public key array changed in place is not the cached key any more (no memory here).
     const key = publicKey.slice();
     expect(await nodeImpl(name).signature.verify(key, message, signature)).toBe(true);
     key.set(other.publicKey);
