@@ -152,7 +152,6 @@ export interface ServerOptions extends SharedOptions {
   readonly selectCredential?: ResponderOptions['selectCredential'];
 }
 
-
 /** The driver's settings of a connection, from the binding's options. */
 export function connectionSettings(options: SharedOptions) {
   return {
