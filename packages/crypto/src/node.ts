@@ -19,23 +19,110 @@ function loadNodeCrypto(): NodeCrypto | undefined {
   return proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
 }
 
-let cached: CryptoProvider | undefined;
+/** What `@mlstls/crypto-native` exports (its `index.d.cts`), declared here: it is optional. */
+interface NativeAead {
+  createKey(algorithm: number, key: Uint8Array): object;
+  seal(
+    key: object,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    content: Uint8Array,
+    trailer: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): void;
+  open(
+    key: object,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    ciphertext: Uint8Array,
+    out: Uint8Array,
+    offset: number,
+  ): number;
+  destroy(key: object): void;
+}
+
+const NATIVE_ALGORITHMS: Readonly<Record<AeadAlgorithm, number>> = {
+  'aes-128-gcm': 0,
+  'aes-256-gcm': 1,
+  'chacha20-poly1305': 2,
+};
+
+let native: NativeAead | null | undefined;
+
+/**
+ * `@mlstls/crypto-native` (an optional dependency built at install with node-gyp), or null
+ * when it is not installed, failed to build or to load, or `MLSTLS_CRYPTO_NATIVE=0` is set.
+ */
+function loadNative(): NativeAead | null {
+  if (native !== undefined) return native;
+  native = null;
+  const proc = (
+    globalThis as {
+      process?: {
+        getBuiltinModule?: (id: string) => unknown;
+        env?: Record<string, string | undefined>;
+      };
+    }
+  ).process;
+  if (proc?.env?.MLSTLS_CRYPTO_NATIVE === '0') return native;
+  try {
+    const module = proc?.getBuiltinModule?.('node:module') as
+      | typeof import('node:module')
+      | undefined;
+    if (module === undefined) return native;
+    const loaded = module.createRequire(import.meta.url)('@mlstls/crypto-native') as NativeAead;
+    if (typeof loaded.createKey === 'function' && typeof loaded.seal === 'function')
+      native = loaded;
+  } catch {
+    // Not installed or not built: node:crypto it is.
+  }
+  return native;
+}
+
+/** How the node provider makes AEAD keys: see `nodeProvider`. */
+export type NodeAeadBinding = 'auto' | 'native' | 'node:crypto';
+
+const cached = new Map<NodeAeadBinding, CryptoProvider>();
 
 /** Whether this runtime offers node:crypto. */
 export function isNodeCryptoAvailable(): boolean {
   return loadNodeCrypto() !== undefined;
 }
 
-/** The node:crypto provider: OpenSSL's AES-GCM and ChaCha20-Poly1305, the fast path. */
-export function nodeProvider(): CryptoProvider {
-  if (cached) return cached;
+/** Whether `@mlstls/crypto-native` is installed and loads (and `MLSTLS_CRYPTO_NATIVE` is not 0). */
+export function isNativeAeadAvailable(): boolean {
+  return loadNodeCrypto() !== undefined && loadNative() !== null;
+}
+
+/**
+ * The node provider: OpenSSL through Node, the fast path. Hash and HMAC come from node:crypto;
+ * record AEAD keys, with `aead`:
+ *
+ * - `auto` (the default): from `@mlstls/crypto-native` when it is installed and loads (one
+ *   OpenSSL context per key, sealing into the record's memory), else node:crypto;
+ * - `native`: from `@mlstls/crypto-native`, `ERR_MLSTLS_UNSUPPORTED` without it;
+ * - `node:crypto`: a node:crypto cipher object per record, JavaScript only.
+ *
+ * All three are named `node`: the same OpenSSL, the same MLS implementation.
+ */
+export function nodeProvider(aead: NodeAeadBinding = 'auto'): CryptoProvider {
+  const known = cached.get(aead);
+  if (known) return known;
   const crypto = loadNodeCrypto();
   if (!crypto) {
     throw new MlsTlsError('ERR_MLSTLS_UNSUPPORTED', 'node:crypto is not available in this runtime');
   }
+  const addon = aead === 'node:crypto' ? null : loadNative();
+  if (aead === 'native' && addon === null) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_UNSUPPORTED',
+      '@mlstls/crypto-native is not installed, did not build, or MLSTLS_CRYPTO_NATIVE=0',
+    );
+  }
   const view = (buffer: Uint8Array): Uint8Array =>
     new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  cached = {
+  const provider: CryptoProvider = {
     name: 'node',
     digest: (hash, data) => view(crypto.createHash(hash).update(data).digest()),
     hmac(hash, key, ...data) {
@@ -43,10 +130,88 @@ export function nodeProvider(): CryptoProvider {
       for (const part of data) mac.update(part);
       return view(mac.digest());
     },
-    aeadKey: (algorithm, key) => new NodeAeadKey(crypto, algorithm, key),
+    aeadKey: addon
+      ? (algorithm, key) => new NativeAeadKey(addon, algorithm, key)
+      : (algorithm, key) => new NodeAeadKey(crypto, algorithm, key),
   };
-  return cached;
+  cached.set(aead, provider);
+  return provider;
 }
+
+const EMPTY = new Uint8Array(0);
+
+/** Memory for a plaintext, not zeroed first where Node can skip it: every byte is written. */
+const allocate: (length: number) => Uint8Array = (() => {
+  const buffer = (globalThis as { Buffer?: { allocUnsafeSlow?: (length: number) => Uint8Array } })
+    .Buffer;
+  const unsafe = buffer?.allocUnsafeSlow;
+  if (typeof unsafe !== 'function') return (length) => new Uint8Array(length);
+  return (length) => {
+    const bytes = unsafe(length);
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+})();
+
+/**
+ * An AEAD key of `@mlstls/crypto-native`: OpenSSL keeps the key schedule in a context per
+ * direction, so a record costs a nonce, the cipher and the tag, written straight into `out`.
+ */
+class NativeAeadKey implements AeadKey {
+  readonly algorithm: AeadAlgorithm;
+  readonly #addon: NativeAead;
+  readonly #key: object;
+  #destroyed = false;
+
+  constructor(addon: NativeAead, algorithm: AeadAlgorithm, key: Uint8Array) {
+    const copy = copyAeadKey(algorithm, key);
+    this.algorithm = algorithm;
+    this.#addon = addon;
+    try {
+      this.#key = addon.createKey(NATIVE_ALGORITHMS[algorithm], copy);
+    } finally {
+      copy.fill(0);
+    }
+  }
+
+  seal(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    parts: readonly Uint8Array[],
+    out: Uint8Array,
+    offset: number,
+  ): void {
+    this.#check();
+    if (parts.length === 2) {
+      this.#addon.seal(this.#key, nonce, aad, parts[0]!, parts[1]!, out, offset);
+    } else {
+      this.#addon.seal(this.#key, nonce, aad, joinParts(parts), EMPTY, out, offset);
+    }
+  }
+
+  open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
+    // As a node:crypto key erased by destroy(): nothing opens any more.
+    if (this.#destroyed || ciphertext.length < TAG_LENGTH) return undefined;
+    const plaintext = allocate(ciphertext.length - TAG_LENGTH);
+    // The addon erases what it wrote when the tag does not verify.
+    return this.#addon.open(this.#key, nonce, aad, ciphertext, plaintext, 0) < 0
+      ? undefined
+      : plaintext;
+  }
+
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#addon.destroy(this.#key);
+  }
+
+  #check(): void {
+    if (this.#destroyed) {
+      throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'AEAD key used after destroy()');
+    }
+  }
+}
+
+const TAG_LENGTH = 16;
 
 class NodeAeadKey implements AeadKey {
   readonly algorithm: AeadAlgorithm;

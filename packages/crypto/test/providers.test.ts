@@ -5,6 +5,7 @@ import {
   AEAD_PARAMETERS,
   type AeadAlgorithm,
   type HashAlgorithm,
+  isNativeAeadAvailable,
   nobleProvider,
   nodeProvider,
   resolveProvider,
@@ -12,7 +13,12 @@ import {
 
 const hashes: HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
 const aeads = Object.keys(AEAD_PARAMETERS) as AeadAlgorithm[];
-const providers = [nodeProvider(), nobleProvider];
+/** node:crypto alone, @mlstls/crypto-native's AEAD where it built, and @noble. */
+const providers = [
+  nodeProvider('node:crypto'),
+  ...(isNativeAeadAvailable() ? [nodeProvider('native')] : []),
+  nobleProvider,
+];
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
 describe('both providers compute the same functions', () => {
@@ -54,7 +60,7 @@ describe('both providers compute the same functions', () => {
             provider.aeadKey(aead, key).seal(nonce, aad, parts, out, offset);
             return out.subarray(offset);
           });
-          expect(hex(sealed[0]!)).toBe(hex(sealed[1]!));
+          for (const other of sealed.slice(1)) expect(hex(other)).toBe(hex(sealed[0]!));
           for (const provider of providers) {
             const opened = provider.aeadKey(aead, key).open(nonce, aad, sealed[0]!);
             expect(hex(opened!)).toBe(hex(Buffer.concat(parts)));
@@ -120,6 +126,37 @@ describe('resolveProvider', () => {
     expect(resolveProvider('noble')).toBe(nobleProvider);
     expect(resolveProvider('node')).toBe(nodeProvider());
     expect(resolveProvider(nobleProvider)).toBe(nobleProvider);
+  });
+
+  it('native is the node provider with the addon required; MLSTLS_CRYPTO_NATIVE=0 turns it off', async () => {
+    if (isNativeAeadAvailable()) {
+      expect(resolveProvider('native')).toBe(nodeProvider('native'));
+      expect(resolveProvider('native').name).toBe('node');
+    }
+    vi.resetModules();
+    vi.stubEnv('MLSTLS_CRYPTO_NATIVE', '0');
+    try {
+      const fresh = await import('../src/index.js');
+      expect(fresh.isNativeAeadAvailable()).toBe(false);
+      expect(fresh.resolveProvider('node').name).toBe('node');
+      expect(() => fresh.resolveProvider('native')).toThrowError(
+        expect.objectContaining({ code: 'ERR_MLSTLS_UNSUPPORTED' }),
+      );
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('a native key refuses to seal after destroy() and opens nothing', () => {
+    if (!isNativeAeadAvailable()) return;
+    const key = nodeProvider('native').aeadKey('aes-128-gcm', new Uint8Array(16));
+    const sealed = new Uint8Array(17);
+    key.seal(new Uint8Array(12), new Uint8Array(0), [Uint8Array.of(9)], sealed, 0);
+    key.destroy();
+    expect(() =>
+      key.seal(new Uint8Array(12), new Uint8Array(0), [Uint8Array.of(9)], sealed, 0),
+    ).toThrowError(expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_STATE' }));
+    expect(key.open(new Uint8Array(12), new Uint8Array(0), sealed)).toBeUndefined();
   });
 
   it('refuses an unknown provider name', () => {

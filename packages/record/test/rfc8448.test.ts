@@ -2,6 +2,7 @@
 // the profile's derivations are RFC 8446's, so the RFC's values must come out byte for byte.
 import { readFileSync } from 'node:fs';
 import type { ContentType } from '@mlstls/codec';
+import { isNativeAeadAvailable, nodeProvider, type ProviderChoice } from '@mlstls/crypto';
 import { deriveApplicationSecrets } from '@mlstls/key-schedule';
 import { describe, expect, it } from 'vitest';
 import { RecordProtector } from '../src/index.js';
@@ -21,8 +22,15 @@ const vectors = JSON.parse(
 
 const hex = (text: string) => Uint8Array.from(Buffer.from(text, 'hex'));
 
-for (const provider of ['node', 'noble'] as const) {
-  describe(`RFC 8448 simple 1-RTT records with the ${provider} provider`, () => {
+/** node:crypto alone, @mlstls/crypto-native's AEAD (where it built), @noble. */
+const providers: [string, ProviderChoice][] = [
+  ['node:crypto', nodeProvider('node:crypto')],
+  ...(isNativeAeadAvailable() ? [['native', 'native'] as [string, ProviderChoice]] : []),
+  ['noble', 'noble'],
+];
+
+for (const [name, provider] of providers) {
+  describe(`RFC 8448 simple 1-RTT records with the ${name} provider`, () => {
     const secrets = () =>
       deriveApplicationSecrets({
         hash: 'sha256',
