@@ -217,6 +217,30 @@ export class ConnectionDriver {
     this.#touch();
     await link.endpoint.write(data);
     this.#drain(link);
+    await this.#waitForRoom();
+  }
+
+  /**
+   * `write()` without a promise where none is needed: once the handshake is complete, with
+   * nothing queued in the core and room in the transport, `data` is sealed and handed to the
+   * transport before this returns, and the result is `undefined` when the transport still has
+   * room. Otherwise the promise `write()` would return. `data` may change once this returns
+   * `undefined` (or its promise settles). `transportIdle`: the transport holds none of the bytes
+   * written to it so far (a socket whose writes all went to the kernel), so the core may reuse
+   * the memory of its earlier records.
+   */
+  writeNow(data: Uint8Array, transportIdle = false): Promise<void> | undefined {
+    const link = this.#link;
+    if (!this.#secure || this.#ended || this.#transportFull) return this.write(data);
+    if (!link.endpoint.writeNow(data, transportIdle)) return this.write(data);
+    this.#touch();
+    this.#drain(link);
+    if (!this.#transportFull || this.#ended) return undefined;
+    return this.#waitForRoom();
+  }
+
+  /** Resolves once the transport has room, or the connection has ended. */
+  async #waitForRoom(): Promise<void> {
     while (this.#transportFull && !this.#ended) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
     }
@@ -316,13 +340,19 @@ export class ConnectionDriver {
   #onData(link: Link, chunk: Uint8Array): void {
     if (link.retired || this.#ended) return;
     this.#touch();
+    const receiving = link.endpoint.receive(chunk);
+    if (link.endpoint.idle) {
+      // The core took the whole chunk at once (application data): its outputs are ready.
+      this.#drain(link);
+      return;
+    }
     this.#receivesInFlight++;
     const received = (): void => {
       if (link.retired) return;
       this.#receivesInFlight--;
       this.#drain(link);
     };
-    void link.endpoint.receive(chunk).then(received, received);
+    void receiving.then(received, received);
     this.#updateReading();
   }
 

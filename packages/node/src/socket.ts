@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { MlsTlsError } from '@mlstls/codec';
 import {
@@ -249,7 +249,9 @@ export class MlsTlsSocket extends Duplex {
     _encoding: BufferEncoding,
     callback: (error?: Error | null) => void,
   ): void {
-    this.#driver.write(chunk).then(() => callback(), callback);
+    const room = this.#driver.writeNow(chunk, this.#transportIdle());
+    if (room === undefined) callback();
+    else room.then(() => callback(), callback);
   }
 
   override _writev(
@@ -258,7 +260,20 @@ export class MlsTlsSocket extends Duplex {
   ): void {
     // One write of the whole batch fills records instead of sealing each small chunk alone.
     const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
-    this.#driver.write(data).then(() => callback(), callback);
+    const room = this.#driver.writeNow(data, this.#transportIdle());
+    if (room === undefined) callback();
+    else room.then(() => callback(), callback);
+  }
+
+  /**
+   * Whether the transport holds none of the bytes written to it: a TCP or IPC socket whose
+   * every write has reached the kernel (`writableLength` 0) keeps no reference to them, so the
+   * state machine may seal the next records into the same memory. Any other stream (a pair of
+   * in-memory streams passes the very buffers on) is never idle.
+   */
+  #transportIdle(): boolean {
+    const transport = this.#transport;
+    return transport instanceof Socket && !transport.connecting && transport.writableLength === 0;
   }
 
   /** close_notify, then the transport's own end (a TCP half-close); reading goes on. */

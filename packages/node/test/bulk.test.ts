@@ -111,6 +111,36 @@ describe('bulk data', () => {
     expect(errorsOf(peer)).toEqual([]);
   });
 
+  it('delivers writes of every size intact when the sender reuses its send buffer', async () => {
+    // Writes made while the socket has taken everything reuse one send buffer; writes made
+    // while bytes are still queued, larger than the buffer kept, or reused by the caller right
+    // after the write callback must come out intact all the same.
+    const server = await startServer();
+    const accepted = nextSecureConnection(server);
+    const client = await connectTo(server);
+    const peer = await accepted;
+    const received = receive(peer);
+    const sentHash = createHash('sha256');
+    const sizes = [1, 16_384, 16_385, 65_536, 300_000, 7, 1_000_000, 65_536, 100];
+    const reused = Buffer.alloc(65_536);
+    let length = 0;
+    for (let round = 0; round < 40; round++) {
+      for (const size of sizes) {
+        const chunk = size === 65_536 ? reused : randomBytes(size);
+        if (chunk === reused) randomBytes(size).copy(reused);
+        sentHash.update(chunk);
+        length += size;
+        // Every other round waits for each write, so that the caller may overwrite its chunk.
+        if (round % 2 === 0) await new Promise((resolve) => client.write(chunk, resolve));
+        else if (!client.write(Buffer.from(chunk))) await once(client, 'drain');
+      }
+    }
+    client.end();
+    expect(await received).toEqual({ hash: sentHash.digest('hex'), length });
+    expect(errorsOf(client)).toEqual([]);
+    expect(errorsOf(peer)).toEqual([]);
+  });
+
   it('holds a writer back while the reader does not read, then delivers everything', async () => {
     const server = await startServer();
     const accepted = nextSecureConnection(server);

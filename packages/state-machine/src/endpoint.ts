@@ -113,6 +113,15 @@ const MAX_EMPTY_RECORDS = 32;
 const MAX_KEY_UPDATES = 32;
 const MAX_WARNING_ALERTS = 4;
 
+/** What a protected record adds to its content: header, content type, AEAD tag. */
+const RECORD_OVERHEAD = RecordLimits.headerLength + 1 + 16;
+
+/**
+ * The largest send buffer an endpoint keeps for reuse: one 64 KiB write's records. It stays
+ * with the connection while it lives (as OpenSSL's record buffers do), so it is kept small.
+ */
+const MAX_SEND_BUFFER = 64 * 1024 + 4 * RECORD_OVERHEAD;
+
 /** Default of `maxUnauthenticatedBytes`. */
 export const DEFAULT_MAX_UNAUTHENTICATED_BYTES = 160 * 1024;
 
@@ -139,6 +148,10 @@ export abstract class Endpoint {
   protected info: HandshakeInfo | undefined;
   readonly #outputs: Output[] = [];
   #queue: Promise<void> = Promise.resolve();
+  /** Commands queued or running: while 0, a write or receive runs at once, without the queue. */
+  #tasks = 0;
+  /** Reused for application data records once the transport has taken the previous ones. */
+  #sendBuffer: Uint8Array | undefined;
   readonly #reassembler: HandshakeReassembler;
   readonly #framer = new RecordFramer();
   #pendingWrites: Uint8Array[] = [];
@@ -186,9 +199,28 @@ export abstract class Endpoint {
     return this.#queue;
   }
 
+  /**
+   * True when no command is queued or running: everything called so far has left its outputs
+   * to `poll()`. A `receive` or `write` called while idle does its work before it returns
+   * (unless a handshake message or an alert needs an asynchronous step).
+   */
+  get idle(): boolean {
+    return this.#tasks === 0;
+  }
+
   /** Bytes from the transport, split anywhere. */
   receive(data: Uint8Array): Promise<void> {
-    return this.run(() => this.#receive(data));
+    if (this.#tasks > 0 || this.#failure) return this.run(() => this.#receive(data));
+    // Nothing queued: the records are opened now, without a promise per chunk; a record that
+    // needs an asynchronous step takes the rest of the chunk into the queue.
+    let pending: Promise<void> | undefined;
+    try {
+      this.#framer.push(data);
+      pending = this.#receiveRecords();
+    } catch (error) {
+      this.#fail(toError(error), true);
+    }
+    return pending === undefined ? RESOLVED : this.run(() => pending);
   }
 
   /** The transport ended. Without the peer's close_notify this is a truncation. */
@@ -216,10 +248,38 @@ export abstract class Endpoint {
     }
     const refused = this.#refuseCommand('write');
     if (refused) return Promise.reject(refused);
+    if (this.writeNow(data)) return RESOLVED;
     return this.run(async () => {
       if (this.keys?.canSend && this.info !== undefined) this.#sendApplicationData(data);
       else this.#pendingWrites.push(data.slice());
     });
+  }
+
+  /**
+   * `write()` done at once: when no command is queued or running and the handshake is complete,
+   * seals `data` (without a copy: it may change as soon as this returns) and returns true with
+   * the `send` outputs ready to `poll()`; otherwise does nothing and returns false, and
+   * `write()` is the way. `transportIdle` says that the transport has taken every byte of the
+   * `send` outputs polled so far, so that their memory may be reused for these records: pass
+   * true only when the caller hands the new outputs to the transport before anything else.
+   */
+  writeNow(data: Uint8Array, transportIdle = false): boolean {
+    if (
+      this.#tasks > 0 ||
+      this.#failure ||
+      this.#closeRequested ||
+      this.info === undefined ||
+      !this.keys?.canSend ||
+      !(data instanceof Uint8Array)
+    ) {
+      return false;
+    }
+    try {
+      this.#sendApplicationData(data, transportIdle);
+    } catch (error) {
+      this.#fail(toError(error), true);
+    }
+    return true;
   }
 
   /**
@@ -515,17 +575,22 @@ export abstract class Endpoint {
   // ---- internals ------------------------------------------------------------------------
 
   protected run(task: () => Promise<void>): Promise<void> {
+    this.#tasks++;
     const next = this.#queue.then(async () => {
-      if (this.#failure) return;
       try {
-        await task();
+        if (!this.#failure) await task();
       } catch (error) {
         this.#fail(toError(error), true);
+      } finally {
+        if (--this.#tasks === 0) this.onIdle();
       }
     });
     this.#queue = next;
     return next;
   }
+
+  /** Called whenever the endpoint has no task left: a role lets go of what it can rebuild. */
+  protected onIdle(): void {}
 
   #refuseCommand(what: string): MlsTlsError | undefined {
     if (this.#failure) {
@@ -539,17 +604,28 @@ export abstract class Endpoint {
 
   async #receive(data: Uint8Array): Promise<void> {
     this.#framer.push(data);
+    await this.#receiveRecords();
+  }
+
+  /**
+   * Takes every whole record the framer holds. Synchronous as long as the records are
+   * (application data, empty records, alerts that need no answer); from the first record that
+   * needs an asynchronous step, a promise of that record and of the rest.
+   */
+  #receiveRecords(): Promise<void> | undefined {
     for (let record = this.#framer.next(); record !== undefined; record = this.#framer.next()) {
-      if (this.#failure) return;
+      if (this.#failure) return undefined;
       // RFC 8446 6.1: data after close_notify is ignored.
       if (this.#peerClosed) continue;
       // Counted by record, not by chunk: the record that completes the handshake may share a
       // transport write with application data, which the peer sends with proven keys.
       if (this.info === undefined) this.#countUnauthenticated(record.length);
-      await this.#receiveRecord(record);
+      const pending = this.#receiveRecord(record);
+      if (pending !== undefined) return pending.then(() => this.#receiveRecords());
     }
     // A partial record waiting for its end is held too.
     if (this.info === undefined) this.#countUnauthenticated(this.#framer.bufferedBytes, false);
+    return undefined;
   }
 
   /** Section 4: an unauthenticated peer may make this endpoint take `maxUnauthenticatedBytes`. */
@@ -564,7 +640,8 @@ export abstract class Endpoint {
     if (taken) this.#unauthenticatedBytes = total;
   }
 
-  async #receiveRecord(record: Uint8Array): Promise<void> {
+  /** One record; a promise only when it needs an asynchronous step (a handshake message, an alert). */
+  #receiveRecord(record: Uint8Array): Promise<void> | undefined {
     // Keys exist before the handshake completes only while a resumption waits for its answer:
     // a refusal then comes as a plaintext alert (section 6).
     const underKeys =
@@ -580,7 +657,7 @@ export abstract class Endpoint {
         ),
         false,
       );
-      return;
+      return undefined;
     }
     const { contentType, content } = underKeys
       ? this.keys!.open(record)
@@ -603,17 +680,11 @@ export abstract class Endpoint {
       this.#emptyRecords = 0;
     }
     if (contentType === ContentType.handshake) {
-      for (const message of this.#reassembler.push(content)) {
-        if (this.#failure || this.#peerClosed) return;
-        await this.#handleHandshakeMessage(message);
-      }
-      return;
+      const messages = this.#reassembler.push(content);
+      return messages.length === 0 ? undefined : this.#handleHandshakeMessages(messages);
     }
     this.#reassembler.checkBoundary();
-    if (contentType === ContentType.alert) {
-      await this.#receiveAlert(decodeAlert(content));
-      return;
-    }
+    if (contentType === ContentType.alert) return this.#receiveAlert(decodeAlert(content));
     // Application data: only under keys (plaintext application data never opens).
     if (this.info === undefined) {
       throw new MlsTlsError(
@@ -624,6 +695,14 @@ export abstract class Endpoint {
     if (content.length > 0) {
       this.#keyUpdates = 0;
       this.emit({ type: 'data', data: content });
+    }
+    return undefined;
+  }
+
+  async #handleHandshakeMessages(messages: readonly HandshakeMessage[]): Promise<void> {
+    for (const message of messages) {
+      if (this.#failure || this.#peerClosed) return;
+      await this.#handleHandshakeMessage(message);
     }
   }
 
@@ -669,7 +748,12 @@ export abstract class Endpoint {
     this.#fail(await this.peerAlert(alert.description as AlertDescription), false);
   }
 
-  #sendApplicationData(data: Uint8Array): void {
+  /**
+   * Seals `data` into application data records, as many to a `send` output as the key allows
+   * before its next update is due. With `reuse` (the transport has taken every byte sent so
+   * far) the records go into the endpoint's send buffer instead of new memory.
+   */
+  #sendApplicationData(data: Uint8Array, reuse = false): void {
     const keys = this.keys!;
     let at = 0;
     do {
@@ -677,8 +761,8 @@ export abstract class Endpoint {
       const protector = keys.sender;
       // One buffer for as many records as the key allows before its next update is due.
       const records = Math.max(1, Math.ceil((data.length - at) / RecordLimits.maxPlaintext));
-      const overhead = RecordLimits.headerLength + 1 + 16;
-      const out = new Uint8Array(data.length - at + records * overhead);
+      const size = data.length - at + records * RECORD_OVERHEAD;
+      const out = reuse ? this.#reusableSendBuffer(size) : new Uint8Array(size);
       let written = 0;
       do {
         const end = Math.min(data.length, at + RecordLimits.maxPlaintext);
@@ -691,7 +775,21 @@ export abstract class Endpoint {
         at = end;
       } while (at < data.length && !protector.keyUpdateDue);
       this.emit({ type: 'send', data: written === out.length ? out : out.subarray(0, written) });
+      // A second buffer of the same write must not overwrite the first.
+      reuse = false;
     } while (at < data.length);
+  }
+
+  /**
+   * The send buffer, grown to `size` (kept up to MAX_SEND_BUFFER; a larger write gets memory of
+   * its own). Only ever holds ciphertext.
+   */
+  #reusableSendBuffer(size: number): Uint8Array {
+    const buffer = this.#sendBuffer;
+    if (buffer !== undefined && buffer.length >= size) return buffer;
+    if (size > MAX_SEND_BUFFER) return new Uint8Array(size);
+    this.#sendBuffer = new Uint8Array(Math.max(size, buffer?.length ?? 0));
+    return this.#sendBuffer;
   }
 
   #sendKeyUpdate(requestPeer: boolean, reply = false): void {
@@ -768,6 +866,7 @@ export abstract class Endpoint {
     this.emit({ type: 'error', error, reconnect: this.reconnectAfter(error) });
     this.#rejectUpdateWaiters(error.message);
     this.#pendingWrites = [];
+    this.#sendBuffer = undefined;
     this.keys?.destroy();
   }
 
@@ -780,6 +879,8 @@ export abstract class Endpoint {
     this.#updateWaiters = keep;
   }
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function toError(error: unknown): MlsTlsError {
   if (error instanceof MlsTlsError) return error;
