@@ -1,4 +1,5 @@
 import { AlertDescription, type HandshakeMessage, HandshakeType, MlsTlsError } from '@mlstls/codec';
+import { withHandshakeMemory } from '@mlstls/crypto/mls';
 import {
   type SessionRecord,
   type SessionStore,
@@ -21,6 +22,7 @@ import {
   peerCredential,
   processSelfUpdate,
 } from './group.js';
+import { HeldGroup } from './held-group.js';
 import {
   type EndpointCredential,
   encodeKeyPackageMessage,
@@ -97,6 +99,8 @@ type InitiatorState =
   | {
       readonly name: 'awaitServerHello';
       readonly own: { publicPackage: KeyPackage; privatePackage: PrivateKeyPackage };
+      /** The ciphersuite with this handshake's memory of signatures (D91). */
+      readonly cs: CiphersuiteImpl;
     }
   /** 1: SYNCED. */
   | { readonly name: 'synced' }
@@ -122,7 +126,20 @@ export class Initiator extends Endpoint {
   #state: InitiatorState = { name: 'start' };
   #started = false;
   #cs: Promise<CiphersuiteImpl> | undefined;
-  #group: ClientState | undefined;
+  /** The group state, encoded while the endpoint is idle (`HeldGroup`). */
+  readonly #held = new HeldGroup();
+
+  get #group(): ClientState | undefined {
+    return this.#held.state;
+  }
+
+  set #group(state: ClientState | undefined) {
+    this.#held.state = state;
+  }
+
+  protected override onIdle(): void {
+    this.#held.idle();
+  }
   #peer: PeerCredential | undefined;
   /** Own commits the responder has not confirmed, oldest first (section 6). */
   #unconfirmed: Unconfirmed[] = [];
@@ -177,14 +194,23 @@ export class Initiator extends Endpoint {
       this.beginHandshake('handshake');
       const extensions = offerExtensions(this.#serverName, this.#protocols);
       const now = this.options.now();
+      // Signatures made and checked in this handshake are remembered until its end (D91).
+      const handshakeCs = withHandshakeMemory(cs);
       const own =
         this.options.keyPackages?.take({
           suite: this.#suite,
           credential: this.options.credential,
           extensions,
           now,
-        }) ?? (await createKeyPackage(await this.#credential(), this.#suite, now, cs, extensions));
-      this.#state = { name: 'awaitServerHello', own };
+        }) ??
+        (await createKeyPackage(
+          await this.#credential(),
+          this.#suite,
+          now,
+          handshakeCs,
+          extensions,
+        ));
+      this.#state = { name: 'awaitServerHello', own, cs: handshakeCs };
       this.sendHandshake(
         {
           msgType: HandshakeType.client_hello,
@@ -222,7 +248,7 @@ export class Initiator extends Endpoint {
     switch (state.name) {
       case 'awaitServerHello':
         if (message.msgType === HandshakeType.server_hello)
-          return this.#join(message.welcome, state.own);
+          return this.#join(message.welcome, state.own, state.cs);
         break;
       case 'synced':
         // I, 1, connection_update(commit n->n+1): process; persist; send EKU(n+1); switch sending.
@@ -293,8 +319,8 @@ export class Initiator extends Endpoint {
   async #join(
     welcome: Uint8Array,
     own: { publicPackage: KeyPackage; privatePackage: PrivateKeyPackage },
+    cs: CiphersuiteImpl,
   ): Promise<void> {
-    const cs = await this.ciphersuite();
     const group = await joinConnectionGroup(welcome, own, this.#suite, cs);
     const alpnProtocol = agreedProtocol(group, this.#protocols);
     const peer = peerCredential(group);

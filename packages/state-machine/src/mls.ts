@@ -2,6 +2,7 @@
 // self-update commits of docs/protocol.md section 5 and how ts-mls failures map to alerts.
 import { MlsTlsError } from '@mlstls/codec';
 import type { CryptoProvider } from '@mlstls/crypto';
+import { nodeCiphersuite } from '@mlstls/crypto/mls';
 import {
   type CiphersuiteImpl,
   type CiphersuiteName,
@@ -27,7 +28,6 @@ import {
   MlsError,
   ValidationError,
 } from 'ts-mls/mlsError.js';
-import { nodeCiphersuite } from '@mlstls/crypto/mls';
 
 /**
  * Which implementation ts-mls runs on: node:crypto's (`@mlstls/crypto/mls`, several times
@@ -53,16 +53,39 @@ export function mlsImplementationFor(provider: CryptoProvider): MlsImplementatio
  * model checker relies on it). The portable implementation's HPKE and signature key generation
  * draw from the platform's CSPRNG themselves.
  */
-export async function loadCiphersuite(
+export function loadCiphersuite(
   name: CiphersuiteName,
   random: (length: number) => Uint8Array,
   implementation: MlsImplementation,
 ): Promise<CiphersuiteImpl> {
-  const seeded =
-    implementation === 'node' ? nodeCiphersuite(name, { randomBytes: random }) : undefined;
-  if (seeded !== undefined) return seeded;
-  return { ...(await sharedCiphersuite(name, implementation)), rng: { randomBytes: random } };
+  // One per randomness, kind and suite: a binding passes one `random` for all its connections,
+  // which then share one implementation (about 2 KB and 20 us each otherwise).
+  let byKind = withRandom.get(random);
+  if (byKind === undefined) {
+    byKind = new Map();
+    withRandom.set(random, byKind);
+  }
+  const key = `${implementation} ${name}`;
+  let loaded = byKind.get(key);
+  if (loaded === undefined) {
+    const seeded =
+      implementation === 'node' ? nodeCiphersuite(name, { randomBytes: random }) : undefined;
+    loaded =
+      seeded !== undefined
+        ? Promise.resolve(seeded)
+        : sharedCiphersuite(name, implementation).then((shared) => ({
+            ...shared,
+            rng: { randomBytes: random },
+          }));
+    byKind.set(key, loaded);
+  }
+  return loaded;
 }
+
+const withRandom = new WeakMap<
+  (length: number) => Uint8Array,
+  Map<string, Promise<CiphersuiteImpl>>
+>();
 
 /**
  * The one implementation of `name` per process and kind, with the platform's randomness. The

@@ -4,6 +4,7 @@ import {
   MlsTlsError,
   RESPONDER_RANDOM_LENGTH,
 } from '@mlstls/codec';
+import { withHandshakeMemory } from '@mlstls/crypto/mls';
 import {
   type SessionRecord,
   type SessionStore,
@@ -25,6 +26,7 @@ import {
   processSelfUpdate,
   type SelfUpdate,
 } from './group.js';
+import { HeldGroup } from './held-group.js';
 import {
   decodeWholeMessage,
   type EndpointCredential,
@@ -103,7 +105,20 @@ export class Responder extends Endpoint {
   #state: ResponderState = { name: 'awaitClientHello' };
   #suite: SuiteParameters | undefined;
   #cs: Promise<CiphersuiteImpl> | undefined;
-  #group: ClientState | undefined;
+  /** The group state, encoded while the endpoint is idle (`HeldGroup`). */
+  readonly #held = new HeldGroup();
+
+  get #group(): ClientState | undefined {
+    return this.#held.state;
+  }
+
+  set #group(state: ClientState | undefined) {
+    this.#held.state = state;
+  }
+
+  protected override onIdle(): void {
+    this.#held.idle();
+  }
   #peer: PeerCredential | undefined;
   /** The stored version the next write expects: `null` (none) until a session is stored. */
   #expected: SessionVersion | null = null;
@@ -252,7 +267,8 @@ export class Responder extends Endpoint {
     const offer = readOffer(keyPackage);
     const credential = await this.#credentialFor(offer.serverName, suite);
     checkCredentialSuite(credential, suite);
-    const cs = await this.ciphersuite();
+    // Signatures made and checked in this handshake are remembered until its end (D91).
+    const cs = withHandshakeMemory(await this.ciphersuite());
     const now = this.options.now();
     await checkKeyPackage(keyPackage, suite, credential.credential.credentialType, now, cs);
     const alpn = chooseProtocol(offer.protocols, this.#protocols);
