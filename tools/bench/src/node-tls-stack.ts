@@ -3,54 +3,12 @@
  * AEAD of MLS suite 1) and an Ed25519 certificate (suite 1's signature scheme), made at run time
  * with the `openssl` CLI so that nothing checked in can expire.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
+import { ed25519Certificate, TLS_SUITE } from './ed25519-certificate.js';
 import type { Listening, Stack } from './stack.js';
 
-/** The TLS 1.3 cipher suite with suite 1's AEAD and hash. */
-export const TLS_SUITE = 'TLS_AES_128_GCM_SHA256';
-
-interface KeyAndCertificate {
-  readonly key: string;
-  readonly cert: string;
-}
-
-/** A self-signed Ed25519 certificate for 127.0.0.1, valid for one day, in a temporary folder. */
-function makeCertificate(): KeyAndCertificate {
-  const folder = mkdtempSync(join(tmpdir(), 'mlstls-bench-'));
-  try {
-    const keyFile = join(folder, 'key.pem');
-    const certFile = join(folder, 'cert.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ed25519',
-        '-nodes',
-        '-keyout',
-        keyFile,
-        '-out',
-        certFile,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
-  } finally {
-    rmSync(folder, { recursive: true, force: true });
-  }
-}
+export { TLS_SUITE };
 
 /** node:tls, with resumption by session ticket for the resumption benchmark. */
 export interface NodeTlsStack extends Stack {
@@ -72,7 +30,7 @@ export interface NodeTlsStack extends Stack {
  * verifies the certificate, as an mlstls client verifies the server's credential.
  */
 export function nodeTlsStack(): NodeTlsStack {
-  const { key, cert } = makeCertificate();
+  const { key, cert } = ed25519Certificate();
   const clientContext = tls.createSecureContext({
     ca: cert,
     minVersion: 'TLSv1.3',
