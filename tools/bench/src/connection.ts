@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isNativeAeadAvailable } from '@mlstls/crypto';
 import {
   BulkSink,
   closeAll,
@@ -330,10 +331,17 @@ async function handshakeProfile(stacks: readonly [Stack, Stack] | undefined): Pr
 
 // ---- 2. bulk throughput --------------------------------------------------------------------
 
-async function bulk(stacks: readonly [Stack, Stack]): Promise<void> {
+/** What a bulk figure is of: its name and its least ratio. */
+interface BulkRow {
+  readonly number: string;
+  readonly name: string;
+  readonly target: number;
+}
+
+async function bulk(stacks: readonly [Stack, Stack], row: BulkRow): Promise<void> {
   console.log('');
   console.log(
-    `2. Bulk: ${BULK_BYTES / 2 ** 20} MiB one way over one connection, client to server in ` +
+    `${row.number}. Bulk (${row.name}): ${BULK_BYTES / 2 ** 20} MiB one way over one connection, client to server in ` +
       `writes of ${BULK_WRITE / 1024} KiB with backpressure, both ends in this process; from the ` +
       `first write to the last byte read; ${ROUNDS} alternating rounds per stack, each on a new ` +
       `connection that first carries ${BULK_PRELUDE / 2 ** 20} MiB untimed, after a warm-up ` +
@@ -373,12 +381,12 @@ async function bulk(stacks: readonly [Stack, Stack]): Promise<void> {
       `CPU-time ratio ${(median(candCpu) / median(baseCpu)).toFixed(2)}`,
   );
   figures.push({
-    name: 'bulk MB/s, AES-128-GCM',
+    name: `bulk MB/s, ${row.name}`,
     baselineName: stacks[0].name,
     baseline: base,
     candidate: cand,
     pairRatios: cand.map((value, i) => value / base[i]!),
-    target: { direction: '>=', value: 0.9 },
+    target: { direction: '>=', value: row.target },
   });
   await Promise.all(servers.map((server) => server.close()));
 }
@@ -574,7 +582,8 @@ async function memory(stacks: readonly [Stack, Stack]): Promise<void> {
     baseline: [heapAndExternal(base)],
     candidate: [heapAndExternal(cand)],
     pairRatios: [],
-    target: { direction: '<=', value: 1 },
+    // node:tls keeps most of a connection in OpenSSL's memory, which only RSS counts.
+    target: { direction: '<=', value: 2 },
   });
   figures.push({
     name: 'idle connection, RSS KiB',
@@ -610,7 +619,22 @@ async function main(): Promise<void> {
     // and none for the portable path, whose steps the profile does not run.
     if (PROVIDER === 'node') await handshakeProfile(mlstls ? stacks : undefined);
   }
-  if (ONLY.has('bulk')) await bulk(stacks);
+  if (ONLY.has('bulk')) {
+    // The fastest provider on Node (the native AEAD where it built), then JavaScript alone.
+    const native = isNativeAeadAvailable() && PROVIDER === 'node';
+    await bulk(stacks, {
+      number: '2',
+      name: native ? 'AES-128-GCM, native AEAD' : `AES-128-GCM, ${PROVIDER}`,
+      target: 0.9,
+    });
+    if (native && mlstls !== undefined) {
+      await bulk([baseline, mlstlsStack('node:crypto')], {
+        number: '2b',
+        name: 'AES-128-GCM, JavaScript on node:crypto',
+        target: 0.75,
+      });
+    }
+  }
   if (ONLY.has('update')) await updates(mlstls);
   if (ONLY.has('memory')) await memory(stacks);
 

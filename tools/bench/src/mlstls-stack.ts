@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { nodeProvider } from '@mlstls/crypto';
 import { connect, createServer, type MlsTlsSocket } from '@mlstls/node';
 import type { Listening, Stack } from './stack.js';
 
@@ -15,16 +16,20 @@ export interface MlstlsStack extends Stack {
 }
 
 /**
- * `provider`: `node` (node:crypto for the record layer and MLS, the default) or `noble` (the
- * portable path of Deno and browsers: @noble records, ts-mls's WebCrypto and @noble MLS).
+ * `provider`: `node` (OpenSSL for the record layer and MLS, the default: the record AEAD from
+ * `@mlstls/crypto-native` when it is built, else node:crypto), `node:crypto` (the same without
+ * the addon: JavaScript only) or `noble` (the portable path of Deno and browsers: @noble
+ * records, ts-mls's WebCrypto and @noble MLS).
  */
-export function mlstlsStack(provider: 'node' | 'noble' = 'node'): MlstlsStack {
+export function mlstlsStack(provider: 'node' | 'node:crypto' | 'noble' = 'node'): MlstlsStack {
   // The signature key of the server on each port: the key its clients pin.
   const pinned = new Map<number, Uint8Array>();
+  const choice = provider === 'node:crypto' ? nodeProvider('node:crypto') : provider;
+  const names = { node: 'mlstls', 'node:crypto': 'mlstls-js', noble: 'mlstls-portable' };
   return {
-    name: provider === 'node' ? 'mlstls' : 'mlstls-portable',
+    name: names[provider],
     listen(onConnection) {
-      const server = createServer({ ciphersuites: [1], provider }, onConnection);
+      const server = createServer({ ciphersuites: [1], provider: choice }, onConnection);
       return new Promise<Listening>((resolve, reject) => {
         server.once('error', reject);
         server.listen(0, '127.0.0.1', () => {
@@ -50,7 +55,7 @@ export function mlstlsStack(provider: 'node' | 'noble' = 'node'): MlstlsStack {
       const peerSignaturePublicKey = pinned.get(port);
       if (peerSignaturePublicKey === undefined) throw new Error(`no mlstls server on ${port}`);
       return connect(
-        { host: '127.0.0.1', port, ciphersuite: 1, peerSignaturePublicKey, provider },
+        { host: '127.0.0.1', port, ciphersuite: 1, peerSignaturePublicKey, provider: choice },
         onSecure,
       );
     },
