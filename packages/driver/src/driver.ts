@@ -167,6 +167,8 @@ export class ConnectionDriver {
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimeout = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** What listens to `options.signal`, to remove at the end. */
+  #abortListener: (() => void) | undefined;
   #lastActivity = 0;
 
   constructor(options: DriverOptions) {
@@ -180,10 +182,16 @@ export class ConnectionDriver {
     this.#start(this.#link);
     const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     if (handshakeTimeout > 0) {
-      this.#handshakeTimer = backgroundTimer(this.#onHandshakeTimeout, handshakeTimeout);
+      this.#handshakeTimer = backgroundTimer(() => this.#onHandshakeTimeout(), handshakeTimeout);
     }
-    if (options.signal?.aborted) queueMicrotask(this.#onAbort);
-    else options.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    // The listener exists only with a signal: an idle connection holds no closure it needs not.
+    const { signal } = options;
+    if (signal !== undefined) {
+      const onAbort = (): void => this.#onAbort();
+      this.#abortListener = onAbort;
+      if (signal.aborted) queueMicrotask(onAbort);
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
   }
 
   // ---- what the binding reads ---------------------------------------------------------------
@@ -303,7 +311,7 @@ export class ConnectionDriver {
     this.#idleTimer = undefined;
     if (ms > 0 && !this.#ended) {
       this.#lastActivity = Date.now();
-      this.#idleTimer = backgroundTimer(this.#onIdleTimer, ms);
+      this.#idleTimer = backgroundTimer(() => this.#onIdleTimer(), ms);
     }
   }
 
@@ -448,6 +456,7 @@ export class ConnectionDriver {
         break;
       case 'handshakeComplete':
         clearTimeout(this.#handshakeTimer);
+        this.#handshakeTimer = undefined;
         this.#secure = true;
         this.#reconnect = undefined;
         this.#epoch = output.info.epoch;
@@ -579,7 +588,12 @@ export class ConnectionDriver {
     this.#endError = error;
     clearTimeout(this.#handshakeTimer);
     clearTimeout(this.#idleTimer);
-    this.#options.signal?.removeEventListener('abort', this.#onAbort);
+    this.#handshakeTimer = undefined;
+    this.#idleTimer = undefined;
+    if (this.#abortListener !== undefined) {
+      this.#options.signal?.removeEventListener('abort', this.#abortListener);
+      this.#abortListener = undefined;
+    }
     const link = this.#link;
     link.endpoint.abort(error ?? new MlsTlsError('ERR_MLSTLS_ABORTED', 'closed'));
     while (link.endpoint.poll() !== undefined) {
@@ -615,23 +629,23 @@ export class ConnectionDriver {
     if (this.#idleTimeout === 0) return;
     this.#lastActivity = Date.now();
     if (this.#idleTimer === undefined && !this.#ended) {
-      this.#idleTimer = backgroundTimer(this.#onIdleTimer, this.#idleTimeout);
+      this.#idleTimer = backgroundTimer(() => this.#onIdleTimer(), this.#idleTimeout);
     }
   }
 
-  #onIdleTimer = (): void => {
+  #onIdleTimer(): void {
     this.#idleTimer = undefined;
     if (this.#ended || this.#idleTimeout === 0) return;
     const idle = Date.now() - this.#lastActivity;
     if (idle < this.#idleTimeout) {
-      this.#idleTimer = backgroundTimer(this.#onIdleTimer, this.#idleTimeout - idle);
+      this.#idleTimer = backgroundTimer(() => this.#onIdleTimer(), this.#idleTimeout - idle);
       return;
     }
     // Fires once per idle period: the next activity arms it again.
     this.#events.timeout?.();
-  };
+  }
 
-  #onHandshakeTimeout = (): void => {
+  #onHandshakeTimeout(): void {
     if (this.#secure) return;
     this.#finish(
       new MlsTlsError(
@@ -641,9 +655,9 @@ export class ConnectionDriver {
       false,
       'cut',
     );
-  };
+  }
 
-  #onAbort = (): void => {
+  #onAbort(): void {
     this.#finish(
       new MlsTlsError('ERR_MLSTLS_ABORTED', 'aborted by the signal', {
         cause: this.#options.signal?.reason,
@@ -651,5 +665,5 @@ export class ConnectionDriver {
       false,
       'cut',
     );
-  };
+  }
 }

@@ -57,6 +57,22 @@ function recordLength(content: Uint8Array, padding: number): number {
   return RecordLimits.headerLength + content.length + 1 + padding + TAG_LENGTH;
 }
 
+/**
+ * One nonce buffer per length for every protector of the process: a nonce is written and used
+ * within one synchronous `seal` or `open` (the providers copy it before they return), so an
+ * idle connection keeps none of its own (four per connection otherwise).
+ */
+const NONCES = new Map<number, Uint8Array>();
+
+function sharedNonce(length: number): Uint8Array {
+  let nonce = NONCES.get(length);
+  if (nonce === undefined) {
+    nonce = new Uint8Array(length);
+    NONCES.set(length, nonce);
+  }
+  return nonce;
+}
+
 let setSequence: (protector: RecordProtector, sequenceNumber: bigint) => void;
 
 /**
@@ -75,6 +91,7 @@ export class RecordProtector {
   #secret: Uint8Array;
   #key: AeadKey;
   #iv: Uint8Array;
+  /** The nonce of the record being sealed or opened: `NONCES`, shared (see there). */
   readonly #nonce: Uint8Array;
   // The sequence number as two 32-bit halves: exact to 2^64 and cheap to XOR into the nonce.
   #sequenceHigh = 0;
@@ -95,7 +112,7 @@ export class RecordProtector {
     this.hash = hash;
     this.#provider = resolveProvider(options.provider);
     this.#secret = trafficSecret.slice();
-    this.#nonce = new Uint8Array(nonceLength);
+    this.#nonce = sharedNonce(nonceLength);
     const { key, iv } = deriveTrafficKeys({
       hash,
       aead,
