@@ -283,14 +283,17 @@ export class MlsTlsSocket extends Duplex {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.#onDestroy?.();
-    // Erases every key and cuts the transport; a no-op once the driver has ended.
-    this.#driver.abort(
-      error instanceof MlsTlsError
-        ? error
-        : error === null
-          ? new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed')
-          : new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed', { cause: error }),
-    );
+    // Erases every key and cuts the transport. Once the driver has ended there is nothing to
+    // do (and no error worth its stack trace to make).
+    if (!this.#driver.ended) {
+      this.#driver.abort(
+        error instanceof MlsTlsError
+          ? error
+          : error === null
+            ? new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed')
+            : new MlsTlsError('ERR_MLSTLS_ABORTED', 'destroyed', { cause: error }),
+      );
+    }
     callback(error);
   }
 

@@ -45,6 +45,11 @@ export interface KeyPackagePoolOptions {
   readonly kinds?: number;
   /** The clock, in milliseconds (default `Date.now`). */
   readonly now?: () => number;
+  /**
+   * Milliseconds without a handshake starting (a `take`) before the pool makes KeyPackages
+   * (default 10): it fills while the process is idle, never between a handshake's steps.
+   */
+  readonly quiet?: number;
 }
 
 interface Ready {
@@ -83,8 +88,9 @@ function kindOf(request: KeyPackageRequest): string {
  * KeyPackages (and, for initiators without a credential, their ephemeral credentials) made
  * ahead of time on node:crypto's MLS implementation and the platform's randomness, so that a
  * handshake finds its own ready. The first request of a kind finds none and starts the pool on
- * that kind; after every `take` a timer refills it, so the work runs between handshakes
- * (while the connection waits for its peer) rather than on a handshake's critical path. A
+ * that kind; after every `take` the pool refills once no handshake has started for `quiet`
+ * milliseconds, so the work runs while the process is idle rather than on a handshake's
+ * critical path (under a steady stream of handshakes it never fills, and costs nothing). A
  * KeyPackage is given once and dropped after `maxAge`; the pool holds at most `size` of each
  * of at most `kinds` kinds, the least recently asked kind going first.
  */
@@ -94,12 +100,16 @@ export class KeyPackagePool implements KeyPackageSupply {
   readonly #kinds: number;
   readonly #now: () => number;
   readonly #byKind = new Map<string, Kind>();
+  readonly #quiet: number;
+  /** When `take` was last called (`performance.now()`). */
+  #lastTake = Number.NEGATIVE_INFINITY;
 
   constructor(options: KeyPackagePoolOptions = {}) {
     this.#size = options.size ?? 2;
     this.#maxAge = options.maxAge ?? 60_000;
     this.#kinds = options.kinds ?? 16;
     this.#now = options.now ?? Date.now;
+    this.#quiet = options.quiet ?? 10;
   }
 
   /** KeyPackages ready now, of every kind. */
@@ -110,6 +120,7 @@ export class KeyPackagePool implements KeyPackageSupply {
   }
 
   take(request: KeyPackageRequest): PreparedKeyPackage | undefined {
+    this.#lastTake = performance.now();
     const key = kindOf(request);
     let kind = this.#byKind.get(key);
     if (kind === undefined) {
@@ -132,11 +143,26 @@ export class KeyPackagePool implements KeyPackageSupply {
   #refill(kind: Kind, request: KeyPackageRequest): void {
     if (kind.refilling || kind.ready.length >= this.#size) return;
     kind.refilling = true;
-    const timer = setTimeout(() => {
+    this.#whenQuiet(() => {
       void this.#fill(kind, request).finally(() => {
         kind.refilling = false;
       });
-    }, 0);
+    });
+  }
+
+  /**
+   * Runs `task` once `quiet` milliseconds have passed without a `take`: a refill started at
+   * once would run between the steps of the handshake that took the KeyPackage, on its
+   * critical path. Under a steady stream of handshakes it waits, and each handshake makes its
+   * own KeyPackage as it would without a pool.
+   */
+  #whenQuiet(task: () => void): void {
+    const wait = this.#lastTake + this.#quiet - performance.now();
+    if (wait <= 0) {
+      task();
+      return;
+    }
+    const timer = setTimeout(() => this.#whenQuiet(task), wait);
     (timer as { unref?: () => void }).unref?.();
   }
 
@@ -150,6 +176,10 @@ export class KeyPackagePool implements KeyPackageSupply {
           request.credential ?? (await generateCredential({ ciphersuite: suite.id }));
         const own = await createKeyPackage(credential, suite, made, cs, [...extensions]);
         kind.ready.push({ prepared: { credential, ...own }, made });
+        // One at a time, each after a quiet spell: a handshake may have begun meanwhile.
+        if (kind.ready.length < this.#size) {
+          await new Promise<void>((resolve) => this.#whenQuiet(resolve));
+        }
       }
     } catch {
       // A failure here costs nothing but speed: the endpoint makes its own KeyPackage.

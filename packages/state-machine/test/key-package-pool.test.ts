@@ -78,6 +78,16 @@ describe('KeyPackagePool', () => {
     expect(named.credential).not.toBe(credential);
   });
 
+  it('fills only once no handshake has started for `quiet` ms', async () => {
+    const pool = new KeyPackagePool({ size: 2, quiet: 60 });
+    for (let i = 0; i < 10; i++) {
+      expect(pool.take(request())).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(pool.ready).toBe(0);
+    await readyCount(pool, 2);
+  });
+
   it('drops what is older than maxAge, and keeps at most `kinds` kinds', async () => {
     let clock = Date.now();
     const pool = new KeyPackagePool({ size: 2, maxAge: 1000, kinds: 2, now: () => clock });
