@@ -65,7 +65,7 @@ export interface SharedOptions extends SecureContextOptions {
   readonly noDelay?: boolean;
   /**
    * Whether full handshakes take KeyPackages (and a client's ephemeral credentials) made ahead
-   * of time, between handshakes, instead of making them on the critical path (default true).
+   * of time, while the process is idle, instead of on the critical path (default true).
    * Each is used once and dropped unused after a minute; see `KeyPackagePool`.
    */
   readonly prepareKeyPackages?: boolean;

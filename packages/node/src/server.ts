@@ -69,7 +69,7 @@ export class MlsTlsServer extends Server {
   readonly #credentialReady: Promise<EndpointCredential>;
   /** `listen()` arguments waiting for the generated credential. */
   #pendingListen: unknown[] | undefined;
-  /** The server's own KeyPackages, made between handshakes (`prepareKeyPackages`). */
+  /** The server's own KeyPackages, made while the process is idle (`prepareKeyPackages`). */
   readonly #keyPackages: KeyPackagePool | undefined;
 
   constructor(
