@@ -31,7 +31,7 @@ export interface SharedOptions extends SecureContextOptions {
   readonly ALPNProtocols?: readonly ProtocolName[];
   /** Decides whether the peer's credential is acceptable (see the state machine's rules). */
   readonly verifyPeer?: EndpointOptions['verifyPeer'];
-  /** The record layer's crypto: `node` (default), `noble`, or your own provider. */
+  /** The record layer's crypto: `node` (default; the native AEAD when built), `native`, `noble`, or your own. */
   readonly provider?: EndpointOptions['provider'];
   /**
    * Milliseconds the handshake may take before the socket is destroyed with
