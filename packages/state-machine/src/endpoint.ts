@@ -32,6 +32,7 @@ import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import type { VerifyPeer } from './authentication.js';
 import { debug, startTrace, type TraceEnd, trace } from './diagnostics.js';
 import { withoutExporterSecret } from './group.js';
+import { HeldGroup } from './held-group.js';
 import type { KeyPackageSupply } from './key-package-pool.js';
 import { type EndpointCredential, exportFromGroup, mlsImplementationFor } from './mls.js';
 import type { ProtocolName } from './negotiation.js';
@@ -148,6 +149,7 @@ export abstract class Endpoint {
   protected info: HandshakeInfo | undefined;
   readonly #outputs: Output[] = [];
   #queue: Promise<void> = Promise.resolve();
+  readonly #held = new HeldGroup();
   /** Commands queued or running: while 0, a write or receive runs at once, without the queue. */
   #tasks = 0;
   /** Reused for application data records once the transport has taken the previous ones. */
@@ -582,15 +584,22 @@ export abstract class Endpoint {
       } catch (error) {
         this.#fail(toError(error), true);
       } finally {
-        if (--this.#tasks === 0) this.onIdle();
+        // Idle: the group state goes back to its encoding until the next commit needs it.
+        if (--this.#tasks === 0) this.#held.idle();
       }
     });
     this.#queue = next;
     return next;
   }
 
-  /** Called whenever the endpoint has no task left: a role lets go of what it can rebuild. */
-  protected onIdle(): void {}
+  /** The connection's group state, kept encoded while the endpoint is idle (`HeldGroup`). */
+  protected get group(): ClientState | undefined {
+    return this.#held.state;
+  }
+
+  protected set group(state: ClientState | undefined) {
+    this.#held.state = state;
+  }
 
   #refuseCommand(what: string): MlsTlsError | undefined {
     if (this.#failure) {

@@ -22,7 +22,6 @@ import {
   peerCredential,
   processSelfUpdate,
 } from './group.js';
-import { HeldGroup } from './held-group.js';
 import {
   type EndpointCredential,
   encodeKeyPackageMessage,
@@ -126,20 +125,6 @@ export class Initiator extends Endpoint {
   #state: InitiatorState = { name: 'start' };
   #started = false;
   #cs: Promise<CiphersuiteImpl> | undefined;
-  /** The group state, encoded while the endpoint is idle (`HeldGroup`). */
-  readonly #held = new HeldGroup();
-
-  get #group(): ClientState | undefined {
-    return this.#held.state;
-  }
-
-  set #group(state: ClientState | undefined) {
-    this.#held.state = state;
-  }
-
-  protected override onIdle(): void {
-    this.#held.idle();
-  }
   #peer: PeerCredential | undefined;
   /** Own commits the responder has not confirmed, oldest first (section 6). */
   #unconfirmed: Unconfirmed[] = [];
@@ -256,7 +241,7 @@ export class Initiator extends Endpoint {
           // After its own close_notify it can send no epoch_key_update: dropped (D23).
           if (this.writeClosed) return;
           const group = await processSelfUpdate(
-            this.#group!,
+            this.group!,
             message.update,
             await this.ciphersuite(),
           );
@@ -279,7 +264,7 @@ export class Initiator extends Endpoint {
           this.#state = { name: 'synced' };
           await this.persist(() => this.#snapshot());
           if (state.resumption !== undefined) return this.#resumed(state.resumption);
-          this.switchReceive(this.#group!.groupContext.epoch, 'local');
+          this.switchReceive(this.group!.groupContext.epoch, 'local');
           this.updateConfirmed();
           return;
         }
@@ -291,7 +276,7 @@ export class Initiator extends Endpoint {
         if (message.msgType === HandshakeType.epoch_key_update) {
           this.#checkEpoch(message.epoch);
           this.#state = { name: 'synced' };
-          this.switchReceive(this.#group!.groupContext.epoch, 'peer');
+          this.switchReceive(this.group!.groupContext.epoch, 'peer');
           return;
         }
         break;
@@ -307,8 +292,8 @@ export class Initiator extends Endpoint {
   /** I, 1, update(): commit n->n+1 and apply it; persist; send connection_update; switch sending. */
   protected override async startUpdate(): Promise<void> {
     const cs = await this.ciphersuite();
-    const update = await createSelfUpdate(this.#group!, cs);
-    this.#group = await this.enterEpoch(update.group, this.keys!);
+    const update = await createSelfUpdate(this.group!, cs);
+    this.group = await this.enterEpoch(update.group, this.keys!);
     this.#unconfirmed.push(update);
     this.#state = { name: 'awaitConfirm' };
     await this.persist(() => this.#snapshot());
@@ -325,13 +310,13 @@ export class Initiator extends Endpoint {
     const alpnProtocol = agreedProtocol(group, this.#protocols);
     const peer = peerCredential(group);
     const authentication = await this.#authenticate(peer);
-    this.#group = group;
+    this.group = group;
     this.#peer = peer;
     this.#state = { name: 'synced' };
     await this.persist(() => this.#snapshot());
     const keys = new TrafficKeys(this.#suite, 'initiator', this.provider);
     this.keys = keys;
-    this.#group = await this.enterEpoch(group, keys);
+    this.group = await this.enterEpoch(group, keys);
     keys.switchSend(1n);
     keys.switchReceive(1n);
     // Section 4, step 4: key confirmation. The first protected record proves to the responder
@@ -406,7 +391,7 @@ export class Initiator extends Endpoint {
     const authentication = await this.#authenticate(peer);
     const alpnProtocol = agreedProtocol(stored.group);
     const update = await createSelfUpdate(stored.group, cs);
-    this.#group = update.group;
+    this.group = update.group;
     this.#peer = peer;
     this.#unconfirmed = [...stored.unconfirmed.map((commit) => ({ commit, consumed: [] })), update];
     const resumption = {
@@ -440,8 +425,8 @@ export class Initiator extends Endpoint {
   async #accepted(responderRandom: Uint8Array, resumption: ResumedInfo): Promise<void> {
     const keys = new TrafficKeys(this.#suite, 'initiator', this.provider);
     this.keys = keys;
-    this.#group = await this.enterEpoch(this.#group!, keys, responderRandom);
-    const epoch = this.#group.groupContext.epoch;
+    this.group = await this.enterEpoch(this.group!, keys, responderRandom);
+    const epoch = this.group.groupContext.epoch;
     this.#state = { name: 'awaitConfirm', resumption };
     this.switchReceive(epoch, 'resumption');
     this.switchSend(epoch, 'resumption');
@@ -450,7 +435,7 @@ export class Initiator extends Endpoint {
 
   /** The responder's epoch_key_update answered the flight: the connection is resumed. */
   #resumed(resumption: ResumedInfo): void {
-    const group = this.#group!;
+    const group = this.group!;
     this.completeHandshake({
       ciphersuite: this.#suite.name,
       epoch: group.groupContext.epoch,
@@ -544,7 +529,7 @@ export class Initiator extends Endpoint {
   }
 
   async #applyPeerUpdate(group: ClientState): Promise<void> {
-    this.#group = await this.enterEpoch(group, this.keys!);
+    this.group = await this.enterEpoch(group, this.keys!);
     this.#state = { name: 'awaitPeerEpochKeyUpdate' };
     await this.persist(() => this.#snapshot());
     const epoch = group.groupContext.epoch;
@@ -553,7 +538,7 @@ export class Initiator extends Endpoint {
   }
 
   #checkEpoch(epoch: number): void {
-    const expected = this.#group!.groupContext.epoch;
+    const expected = this.group!.groupContext.epoch;
     if (BigInt(epoch) !== expected) {
       throw new MlsTlsError(
         'ERR_MLSTLS_ILLEGAL_PARAMETER',
@@ -563,7 +548,7 @@ export class Initiator extends Endpoint {
   }
 
   #snapshot() {
-    const group = this.#group!;
+    const group = this.group!;
     return {
       role: 'initiator' as const,
       groupId: group.groupContext.groupId,

@@ -26,7 +26,6 @@ import {
   processSelfUpdate,
   type SelfUpdate,
 } from './group.js';
-import { HeldGroup } from './held-group.js';
 import {
   decodeWholeMessage,
   type EndpointCredential,
@@ -105,20 +104,6 @@ export class Responder extends Endpoint {
   #state: ResponderState = { name: 'awaitClientHello' };
   #suite: SuiteParameters | undefined;
   #cs: Promise<CiphersuiteImpl> | undefined;
-  /** The group state, encoded while the endpoint is idle (`HeldGroup`). */
-  readonly #held = new HeldGroup();
-
-  get #group(): ClientState | undefined {
-    return this.#held.state;
-  }
-
-  set #group(state: ClientState | undefined) {
-    this.#held.state = state;
-  }
-
-  protected override onIdle(): void {
-    this.#held.idle();
-  }
   #peer: PeerCredential | undefined;
   /** The stored version the next write expects: `null` (none) until a session is stored. */
   #expected: SessionVersion | null = null;
@@ -221,7 +206,7 @@ export class Responder extends Endpoint {
             );
           }
           for (const secret of state.pending.consumed) secret.fill(0);
-          this.#group = state.pending.group;
+          this.group = state.pending.group;
           this.#state = { name: 'synced' };
           await this.#confirmEpoch('local');
           this.updateConfirmed();
@@ -243,7 +228,7 @@ export class Responder extends Endpoint {
 
   /** R, 1, update(): commit n->n+1, not applied; persist it as pending; send connection_update. */
   protected override async startUpdate(): Promise<void> {
-    const pending = await createSelfUpdate(this.#group!, await this.ciphersuite());
+    const pending = await createSelfUpdate(this.group!, await this.ciphersuite());
     this.#state = { name: 'awaitConfirm', pending };
     await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.connection_update, update: pending.commit });
@@ -288,7 +273,7 @@ export class Responder extends Endpoint {
       cs,
       choiceExtensions(alpn),
     );
-    this.#group = group;
+    this.group = group;
     this.#peer = peer;
     this.#state = {
       name: 'awaitKeyConfirmation',
@@ -306,7 +291,7 @@ export class Responder extends Endpoint {
     this.sendHandshake({ msgType: HandshakeType.server_hello, welcome }, true);
     const keys = new TrafficKeys(suite, 'responder', this.provider);
     this.keys = keys;
-    this.#group = await this.enterEpoch(group, keys);
+    this.group = await this.enterEpoch(group, keys);
     // Receiving only: no protected record goes out before the initiator's key confirmation,
     // so a failure until then is a plaintext alert.
     keys.switchReceive(1n);
@@ -407,7 +392,7 @@ export class Responder extends Endpoint {
     const peer = peerCredential(group);
     const authentication = await this.#authenticate(peer);
     const alpnProtocol = agreedProtocol(group);
-    this.#group = group;
+    this.group = group;
     this.#peer = peer;
     const epoch = group.groupContext.epoch;
     this.#state = {
@@ -438,7 +423,7 @@ export class Responder extends Endpoint {
     this.sendHandshake({ msgType: HandshakeType.resumption_accept, responderRandom }, true);
     const keys = new TrafficKeys(suite, 'responder', this.provider);
     this.keys = keys;
-    this.#group = await this.enterEpoch(group, keys, responderRandom);
+    this.group = await this.enterEpoch(group, keys, responderRandom);
     keys.switchSend(epoch);
     keys.switchReceive(epoch);
     // Its first record under epoch m's keys: the proof that it holds them. The initiator's own
@@ -469,14 +454,14 @@ export class Responder extends Endpoint {
   }
 
   async #applyPeerUpdate(bytes: Uint8Array): Promise<void> {
-    this.#group = await processSelfUpdate(this.#group!, bytes, await this.ciphersuite());
+    this.group = await processSelfUpdate(this.group!, bytes, await this.ciphersuite());
     await this.#confirmEpoch('peer');
   }
 
   /** Persist; send epoch_key_update(n+1); switch sending and receiving to n+1. */
   async #confirmEpoch(cause: 'local' | 'peer'): Promise<void> {
-    const epoch = this.#group!.groupContext.epoch;
-    this.#group = await this.enterEpoch(this.#group!, this.keys!);
+    const epoch = this.group!.groupContext.epoch;
+    this.group = await this.enterEpoch(this.group!, this.keys!);
     await this.persist(() => this.#snapshot());
     this.sendHandshake({ msgType: HandshakeType.epoch_key_update, epoch: Number(epoch) });
     this.switchSend(epoch, cause);
@@ -484,7 +469,7 @@ export class Responder extends Endpoint {
   }
 
   #snapshot() {
-    const group = this.#group!;
+    const group = this.group!;
     const state = this.#state;
     return {
       role: 'responder' as const,
