@@ -601,6 +601,13 @@ export abstract class Endpoint {
     this.#held.state = state;
   }
 
+  /** The group state's epoch, without decoding a state kept encoded. */
+  protected get groupEpoch(): bigint {
+    const epoch = this.#held.epoch;
+    if (epoch === undefined) throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'no group yet');
+    return epoch;
+  }
+
   #refuseCommand(what: string): MlsTlsError | undefined {
     if (this.#failure) {
       return new MlsTlsError('ERR_MLSTLS_INVALID_STATE', `${what} after the connection failed`);

@@ -13,6 +13,12 @@ import { decodeGroup } from './session.js';
 export class HeldGroup {
   #state: ClientState | undefined;
   #encoded: Uint8Array | undefined;
+  /** The epoch of the encoded state: asked at every epoch_key_update, worth no decode. */
+  #epoch: bigint | undefined;
+
+  get epoch(): bigint | undefined {
+    return this.#state?.groupContext.epoch ?? this.#epoch;
+  }
 
   get state(): ClientState | undefined {
     if (this.#state === undefined && this.#encoded !== undefined) {
@@ -36,11 +42,13 @@ export class HeldGroup {
     const state = this.#state;
     if (state === undefined || state.keySchedule.exporterSecret.length > 0) return;
     this.#encoded = encodeGroup(state);
+    this.#epoch = state.groupContext.epoch;
     this.#state = undefined;
   }
 
   #forget(): void {
     this.#encoded?.fill(0);
     this.#encoded = undefined;
+    this.#epoch = undefined;
   }
 }

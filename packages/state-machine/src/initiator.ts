@@ -264,7 +264,7 @@ export class Initiator extends Endpoint {
           this.#state = { name: 'synced' };
           await this.persist(() => this.#snapshot());
           if (state.resumption !== undefined) return this.#resumed(state.resumption);
-          this.switchReceive(this.group!.groupContext.epoch, 'local');
+          this.switchReceive(this.groupEpoch, 'local');
           this.updateConfirmed();
           return;
         }
@@ -276,7 +276,7 @@ export class Initiator extends Endpoint {
         if (message.msgType === HandshakeType.epoch_key_update) {
           this.#checkEpoch(message.epoch);
           this.#state = { name: 'synced' };
-          this.switchReceive(this.group!.groupContext.epoch, 'peer');
+          this.switchReceive(this.groupEpoch, 'peer');
           return;
         }
         break;
@@ -538,7 +538,7 @@ export class Initiator extends Endpoint {
   }
 
   #checkEpoch(epoch: number): void {
-    const expected = this.group!.groupContext.epoch;
+    const expected = this.groupEpoch;
     if (BigInt(epoch) !== expected) {
       throw new MlsTlsError(
         'ERR_MLSTLS_ILLEGAL_PARAMETER',

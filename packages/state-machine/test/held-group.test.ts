@@ -22,6 +22,7 @@ describe('HeldGroup', () => {
     const held = new HeldGroup();
     held.state = group;
     held.idle();
+    expect(held.epoch).toBe(group.groupContext.epoch);
     const back = held.state!;
     expect(back).not.toBe(group);
     expect(back.groupContext.epoch).toBe(group.groupContext.epoch);
