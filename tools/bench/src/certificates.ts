@@ -11,7 +11,6 @@
  * intermediate; the client trusts the root and checks the name `localhost`.
  */
 import { X509Certificate } from 'node:crypto';
-import { loadavg } from 'node:os';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import { type TestPki, testPki } from '@mlstls/test-support';
@@ -31,8 +30,10 @@ import {
 } from './connection-load.js';
 import {
   type Column,
+  endLine,
   formatHead,
   formatRow,
+  loadAverage,
   machineSummary,
   median,
   packageVersion,
@@ -83,10 +84,6 @@ for (const name of ONLY) {
 const gc = (globalThis as { gc?: () => void }).gc;
 const nowNs = () => process.hrtime.bigint();
 const msSince = (since: bigint) => Number(nowNs() - since) / 1e6;
-const loads = () =>
-  loadavg()
-    .map((load) => load.toFixed(2))
-    .join(' ');
 
 // ---- the summary ---------------------------------------------------------------------------
 
@@ -488,7 +485,7 @@ async function main(): Promise<void> {
   for (const line of machineSummary()) console.log(line);
   console.log(
     `ts-mls ${packageVersion('ts-mls', 'ts-mls')}; @mlstls/node from ` +
-      `${new URL(import.meta.resolve('@mlstls/node')).pathname}; load average at start ${loads()}`,
+      `${new URL(import.meta.resolve('@mlstls/node')).pathname}; load average at start ${loadAverage()}`,
   );
   const pki = await testPki();
   if (ONLY.has('handshake')) await handshakes(pki);
@@ -496,9 +493,7 @@ async function main(): Promise<void> {
   if (ONLY.has('anchors')) bundledRoots();
   printSummary();
   console.log('');
-  console.log(
-    `Load average at end ${loads()}; total time ${(msSince(started) / 1e3).toFixed(1)} s.`,
-  );
+  console.log(endLine(started));
 }
 
 await main();

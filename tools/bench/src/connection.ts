@@ -29,6 +29,7 @@ import {
 } from './connection-load.js';
 import {
   type Column,
+  endLine,
   formatHead,
   formatRow,
   machineSummary,
@@ -36,6 +37,7 @@ import {
   packageVersion,
   range,
   spread,
+  verdictLine,
 } from './harness.js';
 import { inMemoryHandshake, responderCredential } from './in-memory-handshake.js';
 import { type MlstlsStack, mlstlsStack } from './mlstls-stack.js';
@@ -640,16 +642,8 @@ async function main(): Promise<void> {
 
   const missed = printSummary();
   console.log('');
-  console.log(
-    missed.length === 0
-      ? 'Every target met.'
-      : `Targets MISSED: ${missed.join('; ')}. See tools/bench/README.md for the analysis.`,
-  );
-  console.log(
-    `Load average at end ${loadavg()
-      .map((load) => load.toFixed(2))
-      .join(' ')}; total time ${seconds(started).toFixed(1)} s.`,
-  );
+  console.log(verdictLine(missed));
+  console.log(endLine(started));
   if (args.check && missed.length > 0) process.exitCode = 1;
 }
 

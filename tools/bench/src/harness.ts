@@ -3,7 +3,7 @@
  * then timed in alternating rounds, each side reported as the median of its rounds.
  */
 import { readFileSync } from 'node:fs';
-import { arch, availableParallelism, cpus, platform } from 'node:os';
+import { arch, availableParallelism, cpus, loadavg, platform } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** Does `count` items of work and returns the number of payload bytes it handled. */
@@ -195,4 +195,24 @@ export function formatHead(columns: readonly Column[], indent = ''): string {
     columns.map((column) => column.title),
   );
   return `${indent}${titles}\n${indent}${formatRule(columns)}`;
+}
+
+/** The 1, 5 and 15 minute load averages, as the benchmarks print them. */
+export function loadAverage(): string {
+  return loadavg()
+    .map((load) => load.toFixed(2))
+    .join(' ');
+}
+
+/** The last line of every benchmark: the load average, and the run's time since `startedNs`. */
+export function endLine(startedNs: bigint): string {
+  const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+  return `Load average at end ${loadAverage()}; total time ${seconds.toFixed(1)} s.`;
+}
+
+/** The verdict line of a benchmark with targets: every one met, or the ones missed. */
+export function verdictLine(missed: readonly string[]): string {
+  return missed.length === 0
+    ? 'Every target met.'
+    : `Targets MISSED: ${missed.join('; ')}. See tools/bench/README.md for the analysis.`;
 }

@@ -19,7 +19,14 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ed25519Certificate, TLS_SUITE } from './ed25519-certificate.js';
-import { type Column, formatHead, formatRow, machineSummary } from './harness.js';
+import {
+  type Column,
+  endLine,
+  formatHead,
+  formatRow,
+  machineSummary,
+  verdictLine,
+} from './harness.js';
 import type { FromIdleChild, StackName, ToIdleChild, Usage } from './idle-connections-child.js';
 
 const { values: args } = parseArgs({
@@ -482,16 +489,8 @@ async function main(): Promise<void> {
   }
   const missed = report(results[0]!, results[1]!);
   console.log('');
-  console.log(
-    missed.length === 0
-      ? 'Every target met.'
-      : `Targets MISSED: ${missed.join('; ')}. See tools/bench/README.md for the analysis.`,
-  );
-  console.log(
-    `Load average at end ${loadavg()
-      .map((load) => load.toFixed(2))
-      .join(' ')}; total time ${(Number(nowNs() - started) / 1e9).toFixed(1)} s.`,
-  );
+  console.log(verdictLine(missed));
+  console.log(endLine(started));
   if (args.check && missed.length > 0) process.exitCode = 1;
 }
 

@@ -31,6 +31,7 @@ import { SqliteStore } from '@mlstls/storage-sqlite';
 import { redisServer } from '@mlstls/test-support';
 import {
   type Column,
+  endLine,
   formatHead,
   formatRow,
   machineSummary,
@@ -882,11 +883,7 @@ async function main(): Promise<void> {
         ? `Targets met: resumptions/s >= ${TARGET} x full handshakes/s with the same stores, and >= ${TICKET_TARGET} x node:tls ticket resumptions/s in memory.`
         : `Targets MISSED: ${missed.join('; ')}.`,
     );
-    console.log(
-      `Load average at end ${loadavg()
-        .map((load) => load.toFixed(2))
-        .join(' ')}; total time ${(Number(nowNs() - started) / 1e9).toFixed(1)} s.`,
-    );
+    console.log(endLine(started));
     if (args.check && missed.length > 0) process.exitCode = 1;
   } finally {
     for (const close of closers) await close();

@@ -19,7 +19,15 @@ import { parseArgs } from 'node:util';
 import { connect, type MlsTlsSocket } from '@mlstls/node';
 import type { FromRelay, ToRelay } from './delay-relay.js';
 import { ed25519Certificate, TLS_SUITE, TLS13_AES128 } from './ed25519-certificate.js';
-import { type Column, formatHead, formatRow, machineSummary, median, spread } from './harness.js';
+import {
+  type Column,
+  endLine,
+  formatHead,
+  formatRow,
+  machineSummary,
+  median,
+  spread,
+} from './harness.js';
 import type { FromServers, ToServers } from './round-trips-server.js';
 
 const { values: args } = parseArgs({
@@ -488,11 +496,7 @@ async function main(): Promise<void> {
         ? 'Every row takes the round trips its flights predict.'
         : `Round trips OFF the protocol's count: ${off.join('; ')}.`,
     );
-    console.log(
-      `Load average at end ${loadavg()
-        .map((load) => load.toFixed(2))
-        .join(' ')}; total time ${(Number(nowNs() - started) / 1e9).toFixed(1)} s.`,
-    );
+    console.log(endLine(started));
     if (args.check && off.length > 0) process.exitCode = 1;
   } finally {
     await Promise.all([relay.stop(), server.stop()]);
