@@ -9,6 +9,13 @@ export type NativeAlgorithm = 0 | 1 | 2;
 export function createKey(algorithm: NativeAlgorithm, key: Uint8Array): NativeKey;
 
 /**
+ * Makes a destroyed `key` a key again, with `bytes` (copied, as by `createKey`): keys dropped
+ * and made at a high rate reuse their handles instead of leaving a finalizer each to V8.
+ * A key not destroyed is refused (`ERR_MLSTLS_INVALID_STATE`).
+ */
+export function rekey(key: NativeKey, algorithm: NativeAlgorithm, bytes: Uint8Array): void;
+
+/**
  * Encrypts `content` then `trailer` (12-byte nonce, `aad` authenticated) into `out` at
  * `offset`, the 16-byte tag right after. Throws when `out` has no room.
  */

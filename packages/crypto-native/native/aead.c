@@ -123,27 +123,43 @@ static EVP_CIPHER_CTX *context(napi_env env, aead_key *k, int encrypt) {
 }
 
 /* createKey(algorithm: 0 aes-128-gcm | 1 aes-256-gcm | 2 chacha20-poly1305, key) */
+/* The cipher of `algorithm` (see createKey) with its key length, or NULL. */
+static const EVP_CIPHER *cipher_of(int32_t algorithm, size_t *key_length) {
+  switch (algorithm) {
+    case 0: *key_length = 16; return EVP_aes_128_gcm();
+    case 1: *key_length = 32; return EVP_aes_256_gcm();
+    case 2: *key_length = 32; return EVP_chacha20_poly1305();
+    default: return NULL;
+  }
+}
+
+/* Reads (algorithm, key) arguments; NULL with an exception pending when they do not fit. */
+static const EVP_CIPHER *key_arguments(napi_env env, napi_value algorithm_value,
+                                       napi_value key_value, unsigned char **key,
+                                       size_t *key_length) {
+  int32_t algorithm;
+  if (napi_get_value_int32(env, algorithm_value, &algorithm) != napi_ok) {
+    napi_throw_type_error(env, "ERR_MLSTLS_INVALID_ARGUMENT", "expected an AEAD number");
+    return NULL;
+  }
+  if (!bytes_of(env, key_value, key, key_length)) return NULL;
+  size_t expected = 0;
+  const EVP_CIPHER *cipher = cipher_of(algorithm, &expected);
+  if (cipher == NULL || *key_length != expected) {
+    napi_throw_range_error(env, "ERR_MLSTLS_INVALID_ARGUMENT", "unknown AEAD or wrong key length");
+    return NULL;
+  }
+  return cipher;
+}
+
 static napi_value create_key(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t algorithm;
-  CHECK(napi_get_value_int32(env, argv[0], &algorithm));
   unsigned char *key;
   size_t key_length;
-  if (!bytes_of(env, argv[1], &key, &key_length)) return NULL;
-  const EVP_CIPHER *cipher = NULL;
-  size_t expected = 0;
-  switch (algorithm) {
-    case 0: cipher = EVP_aes_128_gcm(); expected = 16; break;
-    case 1: cipher = EVP_aes_256_gcm(); expected = 32; break;
-    case 2: cipher = EVP_chacha20_poly1305(); expected = 32; break;
-    default: break;
-  }
-  if (cipher == NULL || key_length != expected) {
-    napi_throw_range_error(env, "ERR_MLSTLS_INVALID_ARGUMENT", "unknown AEAD or wrong key length");
-    return NULL;
-  }
+  const EVP_CIPHER *cipher = key_arguments(env, argv[0], argv[1], &key, &key_length);
+  if (cipher == NULL) return NULL;
   aead_key *k = calloc(1, sizeof *k);
   if (k == NULL) {
     napi_throw_error(env, "ERR_MLSTLS_NATIVE", "out of memory");
@@ -169,6 +185,38 @@ static napi_value create_key(napi_env env, napi_callback_info info) {
   }
   /* Each direction's context is keyed on first use: a record protector only seals or opens. */
   return external;
+}
+
+/*
+ * rekey(key, algorithm, bytes): a destroyed key made a key again, with new key bytes. A record
+ * layer under a key_update flood makes and drops keys by the thousand: reusing their externals
+ * spares V8 a finalizer for each (which it runs late, while the process grows).
+ */
+static napi_value rekey(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, argv[0], &KEY_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    napi_throw_type_error(env, "ERR_MLSTLS_INVALID_ARGUMENT", "expected a native AEAD key");
+    return NULL;
+  }
+  aead_key *k = data;
+  if (!k->destroyed) {
+    napi_throw_error(env, "ERR_MLSTLS_INVALID_STATE", "only a destroyed key is keyed again");
+    return NULL;
+  }
+  unsigned char *key;
+  size_t key_length;
+  const EVP_CIPHER *cipher = key_arguments(env, argv[1], argv[2], &key, &key_length);
+  if (cipher == NULL) return NULL;
+  k->cipher = cipher;
+  k->key_length = (int)key_length;
+  memcpy(k->key, key, key_length);
+  k->destroyed = 0;
+  return NULL;
 }
 
 /*
@@ -291,6 +339,7 @@ static napi_value destroy(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
       {"createKey", NULL, create_key, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"rekey", NULL, rekey, NULL, NULL, NULL, napi_enumerable, NULL},
       {"seal", NULL, seal, NULL, NULL, NULL, napi_enumerable, NULL},
       {"open", NULL, open_, NULL, NULL, NULL, napi_enumerable, NULL},
       {"destroy", NULL, destroy, NULL, NULL, NULL, napi_enumerable, NULL},

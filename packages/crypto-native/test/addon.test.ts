@@ -69,6 +69,31 @@ describe.each(algorithms)('%s', (name, algorithm, keyLength) => {
     addon.destroy(key);
   });
 
+  it('keys a destroyed key again, and only a destroyed one', () => {
+    const first = new Uint8Array(keyLength).fill(1);
+    const second = new Uint8Array(keyLength).fill(2);
+    const none = new Uint8Array(0);
+    const nonce = new Uint8Array(12);
+    const sealWith = (key: ReturnType<typeof addon.createKey>) => {
+      const out = new Uint8Array(4 + 16);
+      addon.seal(key, nonce, none, Uint8Array.of(1, 2, 3, 4), none, out, 0);
+      return Buffer.from(out).toString('hex');
+    };
+    const reference = addon.createKey(algorithm, second);
+    const key = addon.createKey(algorithm, first);
+    const underFirst = sealWith(key);
+    expect(() => addon.rekey(key, algorithm, second)).toThrowError(
+      expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_STATE' }),
+    );
+    addon.destroy(key);
+    expect(() => addon.rekey(key, algorithm, new Uint8Array(keyLength + 1))).toThrow();
+    addon.rekey(key, algorithm, second);
+    expect(sealWith(key)).toBe(sealWith(reference));
+    expect(sealWith(key)).not.toBe(underFirst);
+    addon.destroy(key);
+    addon.destroy(reference);
+  });
+
   it('refuses a wrong key length, a short nonce, too little room, and use after destroy()', () => {
     expect(() => addon.createKey(algorithm, new Uint8Array(keyLength + 1))).toThrow();
     const key = addon.createKey(algorithm, new Uint8Array(keyLength));

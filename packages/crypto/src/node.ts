@@ -22,6 +22,7 @@ function loadNodeCrypto(): NodeCrypto | undefined {
 /** What `@mlstls/crypto-native` exports (its `index.d.cts`), declared here: it is optional. */
 interface NativeAead {
   createKey(algorithm: number, key: Uint8Array): object;
+  rekey(key: object, algorithm: number, bytes: Uint8Array): void;
   seal(
     key: object,
     nonce: Uint8Array,
@@ -72,7 +73,7 @@ function loadNative(): NativeAead | null {
       | undefined;
     if (module === undefined) return native;
     const loaded = module.createRequire(import.meta.url)('@mlstls/crypto-native') as NativeAead;
-    if (typeof loaded.createKey === 'function' && typeof loaded.seal === 'function')
+    if (typeof loaded.createKey === 'function' && typeof loaded.rekey === 'function')
       native = loaded;
   } catch {
     // Not installed or not built: node:crypto it is.
@@ -156,18 +157,31 @@ const allocate: (length: number) => Uint8Array = (() => {
  * An AEAD key of `@mlstls/crypto-native`: OpenSSL keeps the key schedule in a context per
  * direction, so a record costs a nonce, the cipher and the tag, written straight into `out`.
  */
+/**
+ * Destroyed native keys kept for reuse, at most `SPARE_KEYS`: a key_update flood makes and drops
+ * keys by the thousand, and a new external each time leaves V8 a finalizer per key to run, late,
+ * while the process grows. A spare key holds no key bytes and no OpenSSL context.
+ */
+const spareKeys: object[] = [];
+const SPARE_KEYS = 64;
+
 class NativeAeadKey implements AeadKey {
   readonly algorithm: AeadAlgorithm;
   readonly #addon: NativeAead;
-  readonly #key: object;
-  #destroyed = false;
+  #key: object | undefined;
 
   constructor(addon: NativeAead, algorithm: AeadAlgorithm, key: Uint8Array) {
     const copy = copyAeadKey(algorithm, key);
     this.algorithm = algorithm;
     this.#addon = addon;
     try {
-      this.#key = addon.createKey(NATIVE_ALGORITHMS[algorithm], copy);
+      const spare = spareKeys.pop();
+      if (spare === undefined) {
+        this.#key = addon.createKey(NATIVE_ALGORITHMS[algorithm], copy);
+      } else {
+        addon.rekey(spare, NATIVE_ALGORITHMS[algorithm], copy);
+        this.#key = spare;
+      }
     } finally {
       copy.fill(0);
     }
@@ -180,34 +194,37 @@ class NativeAeadKey implements AeadKey {
     out: Uint8Array,
     offset: number,
   ): void {
-    this.#check();
+    const key = this.#check();
     if (parts.length === 2) {
-      this.#addon.seal(this.#key, nonce, aad, parts[0]!, parts[1]!, out, offset);
+      this.#addon.seal(key, nonce, aad, parts[0]!, parts[1]!, out, offset);
     } else {
-      this.#addon.seal(this.#key, nonce, aad, joinParts(parts), EMPTY, out, offset);
+      this.#addon.seal(key, nonce, aad, joinParts(parts), EMPTY, out, offset);
     }
   }
 
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
     // As a node:crypto key erased by destroy(): nothing opens any more.
-    if (this.#destroyed || ciphertext.length < TAG_LENGTH) return undefined;
+    const key = this.#key;
+    if (key === undefined || ciphertext.length < TAG_LENGTH) return undefined;
     const plaintext = allocate(ciphertext.length - TAG_LENGTH);
     // The addon erases what it wrote when the tag does not verify.
-    return this.#addon.open(this.#key, nonce, aad, ciphertext, plaintext, 0) < 0
-      ? undefined
-      : plaintext;
+    return this.#addon.open(key, nonce, aad, ciphertext, plaintext, 0) < 0 ? undefined : plaintext;
   }
 
   destroy(): void {
-    if (this.#destroyed) return;
-    this.#destroyed = true;
-    this.#addon.destroy(this.#key);
+    const key = this.#key;
+    if (key === undefined) return;
+    this.#key = undefined;
+    this.#addon.destroy(key);
+    if (spareKeys.length < SPARE_KEYS) spareKeys.push(key);
   }
 
-  #check(): void {
-    if (this.#destroyed) {
+  /** The native key, unless destroyed. */
+  #check(): object {
+    if (this.#key === undefined) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'AEAD key used after destroy()');
     }
+    return this.#key;
   }
 }
 

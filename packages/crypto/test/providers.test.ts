@@ -157,6 +157,15 @@ describe('resolveProvider', () => {
       key.seal(new Uint8Array(12), new Uint8Array(0), [Uint8Array.of(9)], sealed, 0),
     ).toThrowError(expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_STATE' }));
     expect(key.open(new Uint8Array(12), new Uint8Array(0), sealed)).toBeUndefined();
+    // A new key with the same bytes reuses the destroyed key's native handle: it opens the
+    // record, and the destroyed key still does not.
+    const next = nodeProvider('native').aeadKey('aes-128-gcm', new Uint8Array(16));
+    expect(next.open(new Uint8Array(12), new Uint8Array(0), sealed)).toEqual(Uint8Array.of(9));
+    expect(key.open(new Uint8Array(12), new Uint8Array(0), sealed)).toBeUndefined();
+    expect(() =>
+      key.seal(new Uint8Array(12), new Uint8Array(0), [Uint8Array.of(9)], sealed, 0),
+    ).toThrowError(expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_STATE' }));
+    next.destroy();
   });
 
   it('refuses an unknown provider name', () => {
