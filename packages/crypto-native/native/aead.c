@@ -88,7 +88,8 @@ static int bytes_of(napi_env env, napi_value value, unsigned char **data, size_t
   return 1;
 }
 
-static aead_key *key_of(napi_env env, napi_value value) {
+/* A key this addon made (type-tagged), destroyed or not; NULL with an exception pending. */
+static aead_key *external_key(napi_env env, napi_value value) {
   void *data;
   bool tagged = false;
   if (napi_check_object_type_tag(env, value, &KEY_TAG, &tagged) != napi_ok || !tagged ||
@@ -96,8 +97,13 @@ static aead_key *key_of(napi_env env, napi_value value) {
     napi_throw_type_error(env, "ERR_MLSTLS_INVALID_ARGUMENT", "expected a native AEAD key");
     return NULL;
   }
-  aead_key *k = data;
-  if (k->destroyed) {
+  return data;
+}
+
+/* A key this addon made and that is not destroyed; NULL with an exception pending. */
+static aead_key *key_of(napi_env env, napi_value value) {
+  aead_key *k = external_key(env, value);
+  if (k != NULL && k->destroyed) {
     napi_throw_error(env, "ERR_MLSTLS_INVALID_STATE", "AEAD key used after destroy()");
     return NULL;
   }
@@ -196,14 +202,8 @@ static napi_value rekey(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *data;
-  bool tagged = false;
-  if (napi_check_object_type_tag(env, argv[0], &KEY_TAG, &tagged) != napi_ok || !tagged ||
-      napi_get_value_external(env, argv[0], &data) != napi_ok) {
-    napi_throw_type_error(env, "ERR_MLSTLS_INVALID_ARGUMENT", "expected a native AEAD key");
-    return NULL;
-  }
-  aead_key *k = data;
+  aead_key *k = external_key(env, argv[0]);
+  if (k == NULL) return NULL;
   if (!k->destroyed) {
     napi_throw_error(env, "ERR_MLSTLS_INVALID_STATE", "only a destroyed key is keyed again");
     return NULL;
@@ -325,13 +325,8 @@ static napi_value destroy(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  void *data;
-  bool tagged = false;
-  if (napi_check_object_type_tag(env, argv[0], &KEY_TAG, &tagged) != napi_ok || !tagged ||
-      napi_get_value_external(env, argv[0], &data) != napi_ok) {
-    return NULL;
-  }
-  aead_key *k = data;
+  aead_key *k = external_key(env, argv[0]);
+  if (k == NULL) return NULL;
   if (!k->destroyed) key_free(env, k);
   return NULL;
 }
