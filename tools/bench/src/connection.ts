@@ -35,6 +35,7 @@ import {
   machineSummary,
   median,
   packageVersion,
+  positive,
   range,
   spread,
   verdictLine,
@@ -80,12 +81,6 @@ if (args.provider !== 'node' && args.provider !== 'noble') {
   throw new Error(`--provider is node or noble, not ${args.provider}`);
 }
 const PROVIDER: 'node' | 'noble' = args.provider;
-
-function positive(name: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be > 0`);
-  return number;
-}
 
 const ROUNDS = Math.floor(positive('rounds', args.rounds));
 const ROUND_MS = positive('round-ms', args['round-ms']);

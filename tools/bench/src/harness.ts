@@ -216,3 +216,10 @@ export function verdictLine(missed: readonly string[]): string {
     ? 'Every target met.'
     : `Targets MISSED: ${missed.join('; ')}. See tools/bench/README.md for the analysis.`;
 }
+
+/** A numeric option that must be above 0: `--name` as given on the command line. */
+export function positive(name: string, value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be > 0`);
+  return number;
+}

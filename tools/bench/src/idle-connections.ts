@@ -25,6 +25,7 @@ import {
   formatHead,
   formatRow,
   machineSummary,
+  positive,
   verdictLine,
 } from './harness.js';
 import type { FromIdleChild, StackName, ToIdleChild, Usage } from './idle-connections-child.js';
@@ -41,12 +42,6 @@ const { values: args } = parseArgs({
     check: { type: 'boolean', default: false },
   },
 });
-
-function positive(name: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be > 0`);
-  return number;
-}
 
 const CONNECTIONS = Math.floor(positive('connections', args.connections));
 const CONCURRENCY = Math.floor(positive('concurrency', args.concurrency));

@@ -30,6 +30,7 @@ import {
   machineSummary,
   median,
   packageVersion,
+  positive,
   type Round,
 } from './harness.js';
 
@@ -92,12 +93,6 @@ const { values: args } = parseArgs({
     check: { type: 'boolean', default: false },
   },
 });
-
-function positive(name: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be > 0`);
-  return number;
-}
 
 const rounds = Math.floor(positive('rounds', args.rounds));
 const OPTIONS: Omit<CompareOptions, 'itemBytes'> = {

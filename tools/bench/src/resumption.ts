@@ -37,6 +37,7 @@ import {
   machineSummary,
   median,
   packageVersion,
+  positive,
   range,
   spread,
 } from './harness.js';
@@ -74,12 +75,6 @@ const { values: args } = parseArgs({
     check: { type: 'boolean', default: false },
   },
 });
-
-function positive(name: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be > 0`);
-  return number;
-}
 
 const ROUNDS = Math.floor(positive('rounds', args.rounds));
 const ROUND_MS = positive('round-ms', args['round-ms']);

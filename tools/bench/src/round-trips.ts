@@ -26,6 +26,7 @@ import {
   formatRow,
   machineSummary,
   median,
+  positive,
   spread,
 } from './harness.js';
 import type { FromServers, ToServers } from './round-trips-server.js';
@@ -42,12 +43,6 @@ const { values: args } = parseArgs({
     check: { type: 'boolean', default: false },
   },
 });
-
-function positive(name: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) throw new Error(`--${name} must be > 0`);
-  return number;
-}
 
 const RTTS = args.rtt.split(',').map((text) => {
   const rtt = Number(text.trim());
