@@ -579,19 +579,19 @@ function p256Signature(
   });
   return signatureOf(
     {
-      signingKey: (signKey) => {
-        if (!isP256Scalar(signKey)) {
-          throw signingKeyError('a P-256 signing key is a 32-byte scalar');
-        }
-        return p256SigningKeys.get(signKey, (scalar) => {
+      // Checked when imported: a cached key was a scalar when it was cached, and still is.
+      signingKey: (signKey) =>
+        p256SigningKeys.get(signKey, (scalar) => {
+          if (!isP256Scalar(scalar)) {
+            throw signingKeyError('a P-256 signing key is a 32-byte scalar');
+          }
           const publicKey = publicPoint(scalar);
           const key = crypto.createPrivateKey({
             key: { ...jwk(publicKey), d: base64Url(scalar) },
             format: 'jwk',
           });
           return { key, publicKey };
-        });
-      },
+        }),
       verifyingKey: (publicKey) =>
         p256VerifyingKeys.get(publicKey, (bytes) => {
           const point = uncompressedP256(crypto, bytes);

@@ -19,31 +19,16 @@ function loadNodeCrypto(): NodeCrypto | undefined {
   return proc?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined;
 }
 
-/** What `@mlstls/crypto-native` exports (its `index.d.cts`), declared here: it is optional. */
-interface NativeAead {
-  createKey(algorithm: number, key: Uint8Array): object;
-  rekey(key: object, algorithm: number, bytes: Uint8Array): void;
-  seal(
-    key: object,
-    nonce: Uint8Array,
-    aad: Uint8Array,
-    content: Uint8Array,
-    trailer: Uint8Array,
-    out: Uint8Array,
-    offset: number,
-  ): void;
-  open(
-    key: object,
-    nonce: Uint8Array,
-    aad: Uint8Array,
-    ciphertext: Uint8Array,
-    out: Uint8Array,
-    offset: number,
-  ): number;
-  destroy(key: object): void;
-}
+/**
+ * What `@mlstls/crypto-native` exports. Only its types are imported here: the addon itself is
+ * optional, and loaded at run time where it was built (`loadNative`).
+ */
+type NativeAead = typeof import('@mlstls/crypto-native');
+type NativeKey = import('@mlstls/crypto-native').NativeKey;
 
-const NATIVE_ALGORITHMS: Readonly<Record<AeadAlgorithm, number>> = {
+const NATIVE_ALGORITHMS: Readonly<
+  Record<AeadAlgorithm, import('@mlstls/crypto-native').NativeAlgorithm>
+> = {
   'aes-128-gcm': 0,
   'aes-256-gcm': 1,
   'chacha20-poly1305': 2,
@@ -162,13 +147,13 @@ const allocate: (length: number) => Uint8Array = (() => {
  * keys by the thousand, and a new external each time leaves V8 a finalizer per key to run, late,
  * while the process grows. A spare key holds no key bytes and no OpenSSL context.
  */
-const spareKeys: object[] = [];
+const spareKeys: NativeKey[] = [];
 const SPARE_KEYS = 64;
 
 class NativeAeadKey implements AeadKey {
   readonly algorithm: AeadAlgorithm;
   readonly #addon: NativeAead;
-  #key: object | undefined;
+  #key: NativeKey | undefined;
 
   constructor(addon: NativeAead, algorithm: AeadAlgorithm, key: Uint8Array) {
     const copy = copyAeadKey(algorithm, key);
@@ -220,7 +205,7 @@ class NativeAeadKey implements AeadKey {
   }
 
   /** The native key, unless destroyed. */
-  #check(): object {
+  #check(): NativeKey {
     if (this.#key === undefined) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'AEAD key used after destroy()');
     }
