@@ -249,9 +249,7 @@ export class MlsTlsSocket extends Duplex {
     _encoding: BufferEncoding,
     callback: (error?: Error | null) => void,
   ): void {
-    const room = this.#driver.writeNow(chunk, this.#transportIdle());
-    if (room === undefined) callback();
-    else room.then(() => callback(), callback);
+    this.#write(chunk, callback);
   }
 
   override _writev(
@@ -260,6 +258,11 @@ export class MlsTlsSocket extends Duplex {
   ): void {
     // One write of the whole batch fills records instead of sealing each small chunk alone.
     const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this.#write(data, callback);
+  }
+
+  /** Hands `data` to the driver; `callback` once the transport has room (at once if it has). */
+  #write(data: Uint8Array, callback: (error?: Error | null) => void): void {
     const room = this.#driver.writeNow(data, this.#transportIdle());
     if (room === undefined) callback();
     else room.then(() => callback(), callback);
