@@ -85,7 +85,7 @@ export async function runDemo(
         host: '127.0.0.1',
         port: relay!.port,
         store: clientStore,
-        sessionName: SESSION_NAME,
+        sessionId: SESSION_NAME,
         ca: authority.pem,
         servername: 'localhost',
         ALPNProtocols: ['demo/1'],

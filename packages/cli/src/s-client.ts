@@ -110,7 +110,7 @@ function dialer(
     // makes it fatal.
     rejectUnauthorized: flags.has('-verify_return_error'),
     store,
-    sessionName: `${host}:${port}`,
+    sessionId: `${host}:${port}`,
   };
   const attempt = (n: number) =>
     new Promise<MlsTlsSocket>((resolve, reject) => {

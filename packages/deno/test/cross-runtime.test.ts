@@ -149,7 +149,7 @@ describe('Node and Deno', () => {
         servername: 'localhost',
         ca: pem.ca,
         store,
-        sessionName: 'the deno server',
+        sessionId: 'the deno server',
         allowHalfOpen: true,
       });
       sockets.push(socket);

@@ -51,11 +51,20 @@ export interface ConnectOptions extends SharedOptions {
   readonly ciphersuite?: CiphersuiteChoice;
   /**
    * Where sessions are kept (`@mlstls/storage-sqlite`, `@mlstls/storage-redis`, a
-   * `MemoryStore`): a stored session for `sessionName` is resumed (docs/protocol.md section 6), and
+   * `MemoryStore`): a stored session under `sessionId` is resumed (docs/protocol.md section 6), and
    * every later state is written there before the bytes that depend on it.
    */
   readonly store?: SessionStore;
-  /** The name the session is stored under (default `host:port`, or `'socket'` with `socket`). */
+  /**
+   * The id the session is stored under (default `host:port`, or `'socket'` with `socket`): a
+   * string (stored as its UTF-8 bytes) or the bytes themselves, as in `@mlstls/streams` and
+   * `@mlstls/deno`.
+   */
+  readonly sessionId?: string | Uint8Array;
+  /**
+   * @deprecated Use `sessionId`, the one name of every binding; this alias goes in the next
+   * major version. Ignored when `sessionId` is given.
+   */
   readonly sessionName?: string;
   /**
    * A session kept by the application, as a `'session'` event gave it: resumed instead of
@@ -79,11 +88,12 @@ export function connect(options: ConnectOptions, secureConnectListener?: () => v
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'connect() needs a port or a socket');
   }
   const { store } = options;
-  const sessionName =
+  const named =
+    options.sessionId ??
     options.sessionName ??
     (options.socket === undefined ? `${options.host ?? 'localhost'}:${options.port}` : 'socket');
   const session = options.session === undefined ? undefined : decodeSessionRecord(options.session);
-  const sessionId = new TextEncoder().encode(sessionName);
+  const sessionId = typeof named === 'string' ? new TextEncoder().encode(named) : named;
   // Held for the socket's life: a second connection while this one lives makes a full
   // handshake, as resuming would take the session from this one.
   const claim = store === undefined ? undefined : claimSession(store, sessionId);

@@ -680,7 +680,7 @@ describe('resumption keeps what the handshake established, and checks again', ()
   it('a resumed connection has the certificate and the ALPN protocol, and is authorized', async () => {
     const server = await x509Server({ store: new MemoryStore(), ALPNProtocols: ['h2'] });
     const store = new MemoryStore();
-    const options = { store, sessionName: 'the x509 server', ALPNProtocols: ['h2'] };
+    const options = { store, sessionId: 'the x509 server', ALPNProtocols: ['h2'] };
     // The server stores the session once the client's key confirmation arrives (section 4).
     const firstServerSide = accepted(server);
     const first = await secured(x509Client(server, options));
@@ -704,7 +704,7 @@ describe('resumption keeps what the handshake established, and checks again', ()
   it('a resumption checks the stored certificate against the `ca` of the new connection', async () => {
     const server = await x509Server({ store: new MemoryStore() });
     const store = new MemoryStore();
-    const options = { store, sessionName: 'the x509 server' };
+    const options = { store, sessionId: 'the x509 server' };
     await destroyed(await secured(x509Client(server, options)));
 
     const distrusting = x509Client(server, { ...options, ca: strangerRoot.pem });

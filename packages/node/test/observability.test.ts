@@ -60,7 +60,7 @@ it('traces handshakes, an update and a resumption on both ends, without a secret
     server.on('keylog', keep);
     const store = new MemoryStore();
     const dial = async (): Promise<MlsTlsSocket> => {
-      const socket = connectPinned(server, { store, sessionName: 'server' });
+      const socket = connectPinned(server, { store, sessionId: 'server' });
       socket.on('keylog', keep);
       await once(socket, 'secureConnect');
       return socket;

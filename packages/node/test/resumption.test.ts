@@ -86,7 +86,7 @@ async function world(stores: Stores) {
       host: '127.0.0.1',
       port: relay.port,
       store: stores.client,
-      sessionName: 'the server',
+      sessionId: 'the server',
     });
   return { server, relay, accepted, client };
 }
@@ -215,7 +215,7 @@ describe('resumption in the binding', () => {
       host: '127.0.0.1',
       port: relay.port,
       store: stores.client,
-      sessionName: 'the server',
+      sessionId: 'the server',
     });
     second.write('written before the handshake');
     await secure(second);
@@ -235,12 +235,29 @@ describe('resumption in the binding', () => {
     const second = connectPinned(forgetful, {
       host: '127.0.0.1',
       store: stores.client,
-      sessionName: 'the server',
+      sessionId: 'the server',
       fallback: false,
     });
     const error = await nextError(second);
     expect(error).toMatchObject({ code: 'ERR_MLSTLS_UNKNOWN_PSK_IDENTITY', alert: 115 });
     expect(await stores.client.get(new TextEncoder().encode('the server'))).toBeUndefined();
+  });
+
+  it('`sessionId` as bytes and the deprecated `sessionName` name the same stored session', async () => {
+    const stores = await backends[0]!.open();
+    const server = await startServer({ store: stores.server }, (socket) => socket.pipe(socket));
+    const id = 'one session, three spellings';
+    const first = await secure(connectPinned(server, { store: stores.client, sessionId: id }));
+    expect(first.isSessionReused()).toBe(false);
+    first.destroy();
+    const bytes = new TextEncoder().encode(id);
+    const second = await secure(connectPinned(server, { store: stores.client, sessionId: bytes }));
+    expect(second.isSessionReused()).toBe(true);
+    second.destroy();
+    const third = await secure(connectPinned(server, { store: stores.client, sessionName: id }));
+    expect(third.isSessionReused()).toBe(true);
+    expect(third.epoch).toBe(3n);
+    await echoes(third);
   });
 
   it("an application's own session ('session' event, `session` option) resumes without a store", async () => {

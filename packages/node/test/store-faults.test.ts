@@ -61,7 +61,7 @@ async function handshake(
   const accepted = once(server, 'secureConnection') as Promise<[MlsTlsSocket]>;
   const client = connectPinned(server, {
     ...(clientStore === undefined ? {} : { store: clientStore }),
-    sessionName: `store-faults-${Math.random()}`,
+    sessionId: `store-faults-${Math.random()}`,
   });
   await once(client, 'secureConnect');
   // The server reports the connection once the client's key confirmation is in, after its

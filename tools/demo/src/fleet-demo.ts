@@ -180,7 +180,7 @@ export async function runFleetDemo(
         host: '127.0.0.1',
         port: balancer!.port,
         store: clientStore,
-        sessionName: SESSION_NAME,
+        sessionId: SESSION_NAME,
         peerSignaturePublicKey: pinned,
       });
       sockets.push(socket);

@@ -25,7 +25,7 @@ export type CrashAgentConfig =
   | {
       readonly role: 'client';
       readonly dbPath: string;
-      readonly sessionName: string;
+      readonly sessionId: string;
       /** The server's signature key, pinned. */
       readonly peerSignaturePublicKey: Uint8Array;
     };
@@ -272,7 +272,7 @@ function clientAgent(
         host: '127.0.0.1',
         port,
         store,
-        sessionName: config.sessionName,
+        sessionId: config.sessionId,
         fallback: fallback === true,
         peerSignaturePublicKey: config.peerSignaturePublicKey,
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,

@@ -143,7 +143,7 @@ class RunResources {
       : {
           role,
           dbPath: join(this.dir, 'client.db'),
-          sessionName: SESSION_NAME,
+          sessionId: SESSION_NAME,
           peerSignaturePublicKey: credential.signaturePublicKey,
         };
   }

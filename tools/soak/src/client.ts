@@ -173,7 +173,7 @@ export class Clients {
       ...(tcp === undefined ? { port } : { socket: tcp }),
       peerSignaturePublicKey: signaturePublicKey,
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-      sessionName: slot.sessionName,
+      sessionId: slot.sessionName,
       ...(useStore ? { store: this.store } : {}),
     });
     this.live.add(socket);
