@@ -1,7 +1,7 @@
 // Random schedules of writes, updates, key updates and deliveries (cut at any byte) on both
 // sides: whatever the interleaving, every byte arrives once and in order, and once everything
 // is delivered both sides are SYNCED in one epoch with the same keys (docs/protocol.md section 5,
-// as model/profile_model.py explores it).
+// as tools/model-check/abstract/profile_model.py explores it).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { flushPromises, hex, Pair, peerOf, random, type Side, sides, track } from './pair.js';
