@@ -19,3 +19,4 @@ export type {
   StreamTransport,
 } from './options.js';
 export { secureServer } from './server.js';
+export { type FromWebSocketOptions, fromWebSocket, type WebSocketLike } from './websocket.js';
