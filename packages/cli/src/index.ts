@@ -13,5 +13,6 @@ export {
   type RecordKeys,
   type UnreadableRecord,
 } from './capture-decoder.js';
+export type { CommitHeader } from './mls-fields.js';
 export { parseKeyLog } from './key-log-file.js';
 export { formatRecord } from './record-format.js';

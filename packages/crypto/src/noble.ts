@@ -12,7 +12,7 @@ import {
 
 const hashes = { sha256, sha384, sha512 } as const;
 
-/** The @noble provider: audited pure JavaScript that runs in every runtime, the portable path. */
+/** The `@noble` provider: audited pure JavaScript that runs in every runtime, the portable path. */
 export const nobleProvider: CryptoProvider = {
   name: 'noble',
   digest: (hash, data) => hashes[hash](data),

@@ -18,7 +18,10 @@ export class MlsTlsConn {
   readonly #stream: MlsTlsStream;
   readonly #conn: () => DenoConn;
 
-  /** @param conn the current TCP connection (a refused resumption moves to a new one) */
+  /**
+   * @internal Made by `connect` and `listen`.
+   * @param conn the current TCP connection (a refused resumption moves to a new one)
+   */
   constructor(stream: MlsTlsStream, conn: () => DenoConn) {
     this.#stream = stream;
     this.#conn = conn;

@@ -98,6 +98,7 @@ export class MlsTlsSocket extends Duplex {
   readonly #storeErrorAlso: EventEmitter | undefined;
   #readableEnded = false;
 
+  /** @internal Made by `connect` and `createServer`. */
   constructor(setup: SocketSetup) {
     super({ allowHalfOpen: setup.allowHalfOpen });
     this.#keyLogFile = setup.keyLogFile;

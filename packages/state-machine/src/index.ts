@@ -28,4 +28,4 @@ export {
   type SuiteParameters,
   suiteParameters,
 } from './suites.js';
-export type { Role } from './traffic.js';
+export type { Role, TrafficKeys } from './traffic.js';

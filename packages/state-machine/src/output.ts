@@ -24,7 +24,7 @@ export interface HandshakeInfo {
   readonly resumed: boolean;
   /**
    * The crypto the connection runs on: node:crypto (`node`), or the portable WebCrypto and
-   * @noble implementation (`portable`) that Deno and browsers use (the `provider` option).
+   * `@noble` implementation (`portable`) that Deno and browsers use (the `provider` option).
    */
   readonly crypto: MlsImplementation;
   /**

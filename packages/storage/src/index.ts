@@ -1,6 +1,6 @@
 export { claimSession, type SessionClaim } from './claims.js';
 export { decodeSessionRecord, encodeSessionRecord } from './encoding.js';
-export { checkTtl, MemoryStore } from './memory.js';
+export { checkTtl, MemoryStore, type MemoryStoreOptions } from './memory.js';
 export {
   DEFAULT_SESSION_TTL,
   isAtVersion,

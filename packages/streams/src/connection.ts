@@ -141,6 +141,7 @@ export class MlsTlsStream implements StreamTransport {
   #truncated = false;
   #storeError: MlsTlsError | undefined;
 
+  /** @internal Made by `secureClient` and `secureServer`. */
   constructor(setup: ConnectionSetup) {
     this.#onEnd = setup.onEnd;
     this.handshake = new Promise((resolve, reject) => {

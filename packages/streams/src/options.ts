@@ -67,7 +67,7 @@ export interface SharedOptions extends ConnectionCallbacks {
   /** Decides whether the peer's credential is acceptable (see the state machine's rules). */
   readonly verifyPeer?: EndpointOptions['verifyPeer'];
   /**
-   * The crypto: `'noble'` (portable: @noble and WebCrypto, for record layer and MLS), `'node'`,
+   * The crypto: `'noble'` (portable: `@noble` and WebCrypto, for record layer and MLS), `'node'`,
    * or a provider of your own. Default: the state machine's, node:crypto where the runtime has
    * it, else `'noble'`. Deno has a node:crypto too; pass `'noble'` there (`@mlstls/deno` does).
    */

@@ -107,7 +107,8 @@ export interface IssueOptions {
   }[];
 }
 
-type KeyUsageName = 'digitalSignature' | 'keyCertSign' | 'cRLSign' | 'keyEncipherment';
+/** The keyUsage bits a certificate made here can carry (RFC 5280 4.2.1.3). */
+export type KeyUsageName = 'digitalSignature' | 'keyCertSign' | 'cRLSign' | 'keyEncipherment';
 
 const ALGORITHMS: Readonly<Record<KeyType, GenerateAlgorithm>> = {
   Ed25519: { name: 'Ed25519' },

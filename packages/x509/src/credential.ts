@@ -24,7 +24,7 @@ export interface X509EndpointCredential {
  * The members of a JSON Web Key (RFC 7517) that a credential reads. WebCrypto's and
  * node:crypto's JsonWebKey both fit, without this package depending on either's types.
  */
-interface JsonWebKey {
+export interface JsonWebKey {
   readonly kty?: string;
   readonly crv?: string;
   readonly d?: string;

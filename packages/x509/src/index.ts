@@ -5,6 +5,7 @@ export {
   verifyCertificateChain,
 } from './chain.js';
 export {
+  type JsonWebKey,
   loadX509Credential,
   type X509EndpointCredential,
   x509CredentialFromJwk,

@@ -31,7 +31,7 @@ async function check(pkg: PublicPackage, into: string): Promise<string[]> {
     );
   }
   try {
-    await run(bin('attw'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
+    await run(bin('attw', 'release'), [tarball, '--profile', 'esm-only', '--format', 'ascii']);
   } catch (error) {
     problems.push(`are-the-types-wrong: ${(error as Error).message}`);
   }

@@ -41,9 +41,9 @@ export function run(file: string, args: readonly string[], cwd = root): Promise<
   });
 }
 
-/** A binary of the root's node_modules (changeset, turbo, attw). */
-export function bin(name: string): string {
-  return join(root, 'node_modules', '.bin', name);
+/** A binary of the root's node_modules (changeset, turbo), or of this package's (attw). */
+export function bin(name: string, of: 'root' | 'release' = 'root'): string {
+  return join(of === 'root' ? root : join(root, 'tools', 'release'), 'node_modules', '.bin', name);
 }
 
 /** Runs `task` over `items`, `limit` at a time, in order of completion. */
