@@ -45,3 +45,6 @@ export function open(
 
 /** Frees the key's contexts (OpenSSL erases the key schedule). Later calls throw. */
 export function destroy(key: NativeKey): void;
+
+// Only what is marked `export` above is exported (a declaration file exports everything else too).
+export {};
