@@ -13,6 +13,6 @@ export {
   type RecordKeys,
   type UnreadableRecord,
 } from './capture-decoder.js';
-export type { CommitHeader } from './mls-fields.js';
 export { parseKeyLog } from './key-log-file.js';
+export type { CommitHeader } from './mls-fields.js';
 export { formatRecord } from './record-format.js';
