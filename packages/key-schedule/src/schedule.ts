@@ -15,6 +15,9 @@ export interface ApplicationSecrets {
   readonly exporterMasterSecret: Uint8Array;
 }
 
+/** The longest MLS KDF output (HKDF-SHA512's). */
+const MLS_KDF_NH_MAX = 64;
+
 /**
  * The epoch derivation of docs/protocol.md section 3: from `master_secret[e]` (the MLS exporter's
  * output), the two traffic secrets of generation 0 and the exporter master secret. The caller
@@ -29,8 +32,13 @@ export function deriveApplicationSecrets(
   const provider = resolveProvider(options.provider);
   const { hash, masterSecret } = options;
   const length = hashLength(hash);
-  if (masterSecret.length !== length) {
-    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `master secret must be ${length} bytes`);
+  // Nh is the MLS KDF's output length: the hash's own, but for the post-quantum suites whose
+  // KDF is HKDF-SHA512 under a SHA-256 or SHA-384 name (docs/protocol.md section 3, D93).
+  if (masterSecret.length !== length && masterSecret.length !== MLS_KDF_NH_MAX) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_INVALID_ARGUMENT',
+      `master secret must be ${length} or ${MLS_KDF_NH_MAX} bytes`,
+    );
   }
   const transcriptHash = options.transcriptHash ?? emptyTranscriptHash(provider, hash);
   const derive = (label: string) =>

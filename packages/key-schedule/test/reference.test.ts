@@ -119,6 +119,19 @@ describe('HKDF against independent implementations', () => {
     );
   });
 
+  it('takes a 64-byte master secret under SHA-256 and SHA-384, the post-quantum suites whose MLS KDF is HKDF-SHA512 (D93)', () => {
+    const masterSecret = new Uint8Array(64).fill(7);
+    for (const hash of ['sha256', 'sha384'] as const) {
+      const secrets = deriveApplicationSecrets({ hash, masterSecret });
+      const nh = hash === 'sha256' ? 32 : 48;
+      expect(secrets.clientTrafficSecret.length).toBe(nh);
+      const info = encodeHkdfLabel('c ap traffic', createHashOf(hash, new Uint8Array(0)), nh);
+      expect(Buffer.from(secrets.clientTrafficSecret)).toEqual(
+        Buffer.from(referenceExpand(hash, masterSecret, info, nh)),
+      );
+    }
+  });
+
   it('refuses a hash or an AEAD the profile does not use, with a typed error', () => {
     expect(() =>
       deriveApplicationSecrets({ hash: 'md5' as Hash, masterSecret: new Uint8Array(16) }),
@@ -135,6 +148,9 @@ describe('HKDF against independent implementations', () => {
   it('refuses a master secret of the wrong length and an output too long for HKDF', () => {
     expect(() =>
       deriveApplicationSecrets({ hash: 'sha384', masterSecret: new Uint8Array(32) }),
+    ).toThrowError(expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }));
+    expect(() =>
+      deriveApplicationSecrets({ hash: 'sha256', masterSecret: new Uint8Array(48) }),
     ).toThrowError(expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }));
     expect(() =>
       hkdfExpandLabel({

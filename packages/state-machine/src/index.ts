@@ -25,6 +25,7 @@ export { migrateSessionRecord } from './session.js';
 export {
   type CiphersuiteChoice,
   SUPPORTED_CIPHERSUITES,
+  type SuitePackage,
   type SuiteParameters,
   suiteParameters,
 } from './suites.js';

@@ -25,9 +25,11 @@ import {
   CodecError,
   CryptoError,
   CryptoVerificationError,
+  DependencyError,
   MlsError,
   ValidationError,
 } from 'ts-mls/mlsError.js';
+import { findSuite } from './suites.js';
 
 /**
  * Which implementation ts-mls runs on: node:crypto's (`@mlstls/crypto/mls`, several times
@@ -99,10 +101,29 @@ export function sharedCiphersuite(
   let shared = implementations.get(key);
   if (shared === undefined) {
     const native = implementation === 'node' ? nodeCiphersuite(name) : undefined;
-    shared = native ? Promise.resolve(native) : getCiphersuiteImpl(getCiphersuiteFromName(name));
+    shared = native ? Promise.resolve(native) : portableCiphersuite(name);
     implementations.set(key, shared);
+    // A suite whose optional package is missing may be installed later in the process's life.
+    shared.catch(() => implementations.delete(key));
   }
   return shared;
+}
+
+/**
+ * ts-mls's own implementation of `name`. A suite whose optional package (`requires` of its
+ * `SuiteParameters`) is not installed is `ERR_MLSTLS_UNSUPPORTED`, naming the package to install.
+ */
+async function portableCiphersuite(name: CiphersuiteName): Promise<CiphersuiteImpl> {
+  try {
+    return await getCiphersuiteImpl(getCiphersuiteFromName(name));
+  } catch (error) {
+    if (!(error instanceof DependencyError)) throw error;
+    const missing = findSuite(name)?.requires.map((pkg) => `${pkg.name}@${pkg.version}`);
+    throw new MlsTlsError(
+      'ERR_MLSTLS_UNSUPPORTED',
+      `${name} needs ${missing?.join(' and ') ?? 'an optional package'} installed beside mlstls (${error.message})`,
+    );
+  }
 }
 
 /**
