@@ -28,13 +28,13 @@ import {
 } from '@mlstls/record';
 import type { SessionStore } from '@mlstls/storage';
 import type { TrustAnchors } from '@mlstls/x509';
-import type { CiphersuiteImpl, ClientState } from 'ts-mls';
+import type { CiphersuiteImpl, CiphersuiteName, ClientState } from 'ts-mls';
 import type { VerifyPeer } from './authentication.js';
 import { debug, startTrace, type TraceEnd, trace } from './diagnostics.js';
 import { withoutExporterSecret } from './group.js';
 import { HeldGroup } from './held-group.js';
 import type { KeyPackageSupply } from './key-package-pool.js';
-import { type EndpointCredential, exportFromGroup, mlsImplementationFor } from './mls.js';
+import { type EndpointCredential, exportFromGroup, mlsImplementationRunning } from './mls.js';
 import type { ProtocolName } from './negotiation.js';
 import type { EpochCause, HandshakeInfo, Output, SessionSnapshot } from './output.js';
 import { isStoreFault, sessionRecord } from './session.js';
@@ -527,7 +527,11 @@ export abstract class Endpoint {
 
   /** The handshake is done: report it and send what was written while it ran. */
   protected completeHandshake(handshake: Omit<HandshakeInfo, 'crypto'>): void {
-    const info: HandshakeInfo = { ...handshake, crypto: mlsImplementationFor(this.provider) };
+    const crypto = mlsImplementationRunning(
+      this.provider,
+      handshake.ciphersuite as CiphersuiteName,
+    );
+    const info: HandshakeInfo = { ...handshake, crypto };
     this.info = info;
     debug(
       '%s: %s complete, epoch %s, %s, %s crypto',

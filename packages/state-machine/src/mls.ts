@@ -48,6 +48,26 @@ export function mlsImplementationFor(provider: CryptoProvider): MlsImplementatio
   return provider.name === 'node' ? 'node' : 'portable';
 }
 
+const nodeHas = new Map<CiphersuiteName, boolean>();
+
+/**
+ * The implementation suite `name` runs on with `provider`: node:crypto's where the provider is
+ * `node` and `@mlstls/crypto/mls` implements the suite, else the portable one (the post-quantum
+ * suites, D93). `HandshakeInfo.crypto` reports it.
+ */
+export function mlsImplementationRunning(
+  provider: CryptoProvider,
+  name: CiphersuiteName,
+): MlsImplementation {
+  if (mlsImplementationFor(provider) === 'portable') return 'portable';
+  let has = nodeHas.get(name);
+  if (has === undefined) {
+    has = nodeCiphersuite(name) !== undefined;
+    nodeHas.set(name, has);
+  }
+  return has ? 'node' : 'portable';
+}
+
 /**
  * The implementation of `name` ts-mls runs on, with its randomness taken from `random`. On
  * node:crypto that is all of it: path and epoch secrets, reuse guards, HPKE key pairs and

@@ -23,8 +23,9 @@ export interface HandshakeInfo {
   /** Whether the connection resumed a stored session (docs/protocol.md section 6). */
   readonly resumed: boolean;
   /**
-   * The crypto the connection runs on: node:crypto (`node`), or the portable WebCrypto and
-   * `@noble` implementation (`portable`) that Deno and browsers use (the `provider` option).
+   * The MLS crypto the connection runs on: node:crypto (`node`), or the portable WebCrypto and
+   * `@noble` implementation (`portable`) that Deno and browsers use (the `provider` option), and
+   * that runs the post-quantum suites everywhere (D93).
    */
   readonly crypto: MlsImplementation;
   /**
