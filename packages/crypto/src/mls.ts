@@ -1,12 +1,19 @@
-// MLS ciphersuites 1, 2 and 3 on node:crypto, for ts-mls. ts-mls's default implementation goes
-// through WebCrypto, which imports every key from PKCS#8 (about 0.4 ms in OpenSSL 3) and makes
-// one asynchronous round trip per HMAC block, and through @noble for P-256 signatures (about
-// 3 ms a verification): a handshake spent most of its time there. Keys here are imported from
-// JWK (raw coordinates, no DER decoder) and every operation runs synchronously.
+// MLS ciphersuites 1 to 7 on node:crypto, for ts-mls: every suite whose algorithms node:crypto
+// has on Node 20 (X25519, X448, P-256, P-384, P-521, Ed25519, Ed448, SHA-256/384/512,
+// AES-128/256-GCM, ChaCha20-Poly1305). ts-mls's default implementation goes through WebCrypto,
+// which imports every key from PKCS#8 (about 0.4 ms in OpenSSL 3) and makes one asynchronous
+// round trip per HMAC block, and through @noble for ECDSA and Ed448 signatures (about 3 ms a
+// P-256 verification, more for the larger curves) and X448: a handshake spent most of its time
+// there. Keys here are imported from JWK (raw coordinates, no DER decoder) and every operation
+// runs synchronously.
 //
-// The bytes are ts-mls's: raw 32-byte X25519 and Ed25519 keys, raw 32-byte P-256 scalars,
-// uncompressed P-256 HPKE keys, DER ECDSA signatures, ciphertext followed by tag. Peers may run
-// either implementation.
+// The bytes are ts-mls's: raw X25519, X448, Ed25519 and Ed448 keys (32, 56, 32 and 57 bytes),
+// raw big-endian P-256, P-384 and P-521 scalars (32, 48, 66 bytes), uncompressed HPKE points,
+// DER ECDSA signatures (SHA-256, SHA-384, SHA-512 by curve), pure Ed448 with an empty context,
+// ciphertext followed by tag. The KDF of each suite, and of its KEM, is HKDF with the suite's
+// hash, whose Nh is also the size of the MLS secrets and of the record key schedule's secrets
+// (docs/protocol.md section 3); the record AEAD is the suite's. Peers may run either
+// implementation.
 
 import { MlsTlsError } from '@mlstls/codec';
 import type {
@@ -21,7 +28,7 @@ import type {
 } from 'ts-mls';
 import { CryptoError } from 'ts-mls/mlsError.js';
 import { nodeProvider } from './node.js';
-import type { AeadAlgorithm } from './provider.js';
+import { type AeadAlgorithm, aeadParameters, type HashAlgorithm, hashLength } from './provider.js';
 import { secureRandom } from './random.js';
 
 type NodeCrypto = typeof import('node:crypto');
@@ -45,10 +52,20 @@ function loadNodeModules(): NodeModules | undefined {
   return crypto && buffer ? { crypto, Buffer: buffer.Buffer } : undefined;
 }
 
-type KemName = 'DHKEM-X25519-HKDF-SHA256' | 'DHKEM-P256-HKDF-SHA256';
-type SignatureName = 'Ed25519' | 'P256';
+type KemName =
+  | 'DHKEM-X25519-HKDF-SHA256'
+  | 'DHKEM-P256-HKDF-SHA256'
+  | 'DHKEM-X448-HKDF-SHA512'
+  | 'DHKEM-P384-HKDF-SHA384'
+  | 'DHKEM-P521-HKDF-SHA512';
+type SignatureName = 'Ed25519' | 'Ed448' | 'P256' | 'P384' | 'P521';
 
 interface SuiteAlgorithms {
+  /**
+   * The suite's hash. Its KDF is HKDF with it, and so is its KEM's: in every suite here the
+   * DHKEM's hash is the suite's, so one hash serves the KEM and the key schedule.
+   */
+  readonly hash: HashAlgorithm;
   readonly kem: KemName;
   readonly aead: AeadAlgorithm;
   /** The HPKE AEAD id (RFC 9180 section 7.3). */
@@ -56,32 +73,65 @@ interface SuiteAlgorithms {
   readonly signature: SignatureName;
 }
 
-/** The suites this module speaks; every one hashes with SHA-256 and derives with HKDF-SHA256. */
+/** The suites this module speaks. */
 const SUITES: Partial<Record<CiphersuiteName, SuiteAlgorithms>> = {
   MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519: {
+    hash: 'sha256',
     kem: 'DHKEM-X25519-HKDF-SHA256',
     aead: 'aes-128-gcm',
     aeadId: 0x0001,
     signature: 'Ed25519',
   },
   MLS_128_DHKEMP256_AES128GCM_SHA256_P256: {
+    hash: 'sha256',
     kem: 'DHKEM-P256-HKDF-SHA256',
     aead: 'aes-128-gcm',
     aeadId: 0x0001,
     signature: 'P256',
   },
   MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519: {
+    hash: 'sha256',
     kem: 'DHKEM-X25519-HKDF-SHA256',
     aead: 'chacha20-poly1305',
     aeadId: 0x0003,
     signature: 'Ed25519',
   },
+  MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448: {
+    hash: 'sha512',
+    kem: 'DHKEM-X448-HKDF-SHA512',
+    aead: 'aes-256-gcm',
+    aeadId: 0x0002,
+    signature: 'Ed448',
+  },
+  MLS_256_DHKEMP521_AES256GCM_SHA512_P521: {
+    hash: 'sha512',
+    kem: 'DHKEM-P521-HKDF-SHA512',
+    aead: 'aes-256-gcm',
+    aeadId: 0x0002,
+    signature: 'P521',
+  },
+  MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448: {
+    hash: 'sha512',
+    kem: 'DHKEM-X448-HKDF-SHA512',
+    aead: 'chacha20-poly1305',
+    aeadId: 0x0003,
+    signature: 'Ed448',
+  },
+  MLS_256_DHKEMP384_AES256GCM_SHA384_P384: {
+    hash: 'sha384',
+    kem: 'DHKEM-P384-HKDF-SHA384',
+    aead: 'aes-256-gcm',
+    aeadId: 0x0002,
+    signature: 'P384',
+  },
 };
 
-const HASH = 'sha256';
-/** Nh of SHA-256, and Nsecret of both KEMs. */
-const HASH_LENGTH = 32;
-const KDF_ID_HKDF_SHA256 = 0x0001;
+/** The HPKE KDF id of HKDF with each hash (RFC 9180 section 7.2). */
+const KDF_IDS: Readonly<Record<HashAlgorithm, number>> = {
+  sha256: 0x0001,
+  sha384: 0x0002,
+  sha512: 0x0003,
+};
 const TAG_LENGTH = 16;
 const NONCE_LENGTH = 12;
 
@@ -96,8 +146,8 @@ export interface NodeCiphersuiteOptions {
 
 /**
  * The node:crypto implementation of MLS ciphersuite `name`, or `undefined` where the runtime
- * has no node:crypto or the suite is not 1, 2 or 3 (ts-mls's own implementation is then the one
- * to use).
+ * has no node:crypto or the suite is none of 1 to 7 (ts-mls's own implementation is then the one
+ * to use: the post-quantum suites).
  */
 export function nodeCiphersuite(
   name: CiphersuiteName,
@@ -107,20 +157,13 @@ export function nodeCiphersuite(
   const node = loadNodeModules();
   if (suite === undefined || node === undefined) return undefined;
   const randomBytes = options.randomBytes ?? secureRandom;
-  const primitives = new Primitives(node, suite.aead);
-  const kem =
-    suite.kem === 'DHKEM-X25519-HKDF-SHA256'
-      ? new X25519Kem(node, primitives)
-      : new P256Kem(node, primitives);
+  const primitives = new Primitives(node, suite.hash, suite.aead);
   return {
     name,
     hash: hashOf(primitives),
     kdf: kdfOf(primitives),
-    signature:
-      suite.signature === 'Ed25519'
-        ? ed25519Signature(primitives, randomBytes)
-        : p256Signature(primitives, randomBytes),
-    hpke: new BaseModeHpke(primitives, kem, suite.aeadId, randomBytes),
+    signature: signatureFor(suite.signature, primitives, randomBytes),
+    hpke: new BaseModeHpke(primitives, kemFor(suite.kem, primitives), suite.aeadId, randomBytes),
     rng: { randomBytes },
   };
 }
@@ -171,23 +214,28 @@ function checkNonce(nonce: Uint8Array): void {
   }
 }
 
-/** SHA-256, HMAC-SHA256, HKDF-SHA256 and the suite's AEAD, through @mlstls/crypto. */
+/** The suite's hash, HMAC and HKDF with it, and its AEAD, through @mlstls/crypto. */
 class Primitives {
   readonly #provider = nodeProvider();
-  readonly #aead: AeadAlgorithm;
   readonly node: NodeModules;
+  readonly hash: HashAlgorithm;
+  /** Nh: the size of a digest, a MAC, a KDF secret, and the KEM's Nsecret. */
+  readonly hashLength: number;
+  readonly aead: AeadAlgorithm;
 
-  constructor(node: NodeModules, aead: AeadAlgorithm) {
+  constructor(node: NodeModules, hash: HashAlgorithm, aead: AeadAlgorithm) {
     this.node = node;
-    this.#aead = aead;
+    this.hash = hash;
+    this.hashLength = hashLength(hash);
+    this.aead = aead;
   }
 
   digest(data: Uint8Array): Uint8Array {
-    return this.#provider.digest(HASH, data);
+    return this.#provider.digest(this.hash, data);
   }
 
   hmac(key: Uint8Array, ...data: Uint8Array[]): Uint8Array {
-    return this.#provider.hmac(HASH, key, ...data);
+    return this.#provider.hmac(this.hash, key, ...data);
   }
 
   /** HKDF-Extract (RFC 5869); an empty salt is HashLen zeros, which HMAC pads it to anyway. */
@@ -197,7 +245,7 @@ class Primitives {
 
   /** HKDF-Expand of the concatenation of `info`, without joining it. */
   expand(prk: Uint8Array, info: readonly Uint8Array[], length: number): Uint8Array {
-    if (!Number.isSafeInteger(length) || length < 0 || length > 255 * HASH_LENGTH) {
+    if (!Number.isSafeInteger(length) || length < 0 || length > 255 * this.hashLength) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `HKDF-Expand of ${length} bytes`);
     }
     const okm = new Uint8Array(length);
@@ -212,7 +260,7 @@ class Primitives {
 
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     checkNonce(nonce);
-    const aeadKey = this.#provider.aeadKey(this.#aead, key);
+    const aeadKey = this.#provider.aeadKey(this.aead, key);
     const out = new Uint8Array(plaintext.length + TAG_LENGTH);
     aeadKey.seal(nonce, aad, [plaintext], out, 0);
     aeadKey.destroy();
@@ -222,7 +270,7 @@ class Primitives {
   /** The plaintext; a ciphertext that does not authenticate is a `CryptoError`, as in ts-mls. */
   open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     checkNonce(nonce);
-    const aeadKey = this.#provider.aeadKey(this.#aead, key);
+    const aeadKey = this.#provider.aeadKey(this.aead, key);
     const plaintext = aeadKey.open(nonce, aad, ciphertext);
     aeadKey.destroy();
     if (plaintext === undefined)
@@ -242,46 +290,62 @@ class Primitives {
   }
 
   /**
-   * An Ed25519 or X25519 private key from its raw 32 bytes. JWK is the fast way in (PKCS#8 goes
-   * through OpenSSL 3's decoders, ten times slower). Node reads only `d` of a private OKP JWK and
-   * computes the public key itself, so `x` is a placeholder rather than a second scalar
-   * multiplication; should a Node release start checking `x`, PKCS#8 takes over.
+   * An Ed25519, Ed448, X25519 or X448 private key from its raw bytes. JWK is the fast way in
+   * (PKCS#8 goes through OpenSSL 3's decoders, ten times slower). Node reads only `d` of a
+   * private OKP JWK and computes the public key itself, so `x` is a placeholder rather than a
+   * second scalar multiplication; should a Node release start checking `x`, PKCS#8 takes over.
    */
-  okpPrivateKey(curve: 'Ed25519' | 'X25519', seed: Uint8Array): KeyObject {
+  okpPrivateKey(curve: OkpCurve, seed: Uint8Array): KeyObject {
     const { crypto } = this.node;
     try {
       return crypto.createPrivateKey({
-        key: { kty: 'OKP', crv: curve, d: this.toBase64Url(seed), x: UNUSED_OKP_X },
+        key: { kty: 'OKP', crv: curve.name, d: this.toBase64Url(seed), x: UNUSED_OKP_X },
         format: 'jwk',
       });
     } catch {
-      const prefix = curve === 'Ed25519' ? ED25519_PKCS8_PREFIX : X25519_PKCS8_PREFIX;
       return crypto.createPrivateKey({
-        key: this.node.Buffer.from(concatBytes(prefix, seed)),
+        key: this.node.Buffer.from(concatBytes(curve.pkcs8Prefix, seed)),
         format: 'der',
         type: 'pkcs8',
       });
     }
   }
 
-  okpPublicKey(curve: 'Ed25519' | 'X25519', bytes: Uint8Array): KeyObject {
+  okpPublicKey(curve: OkpCurve, bytes: Uint8Array): KeyObject {
     return this.node.crypto.createPublicKey({
-      key: { kty: 'OKP', crv: curve, x: this.toBase64Url(bytes) },
+      key: { kty: 'OKP', crv: curve.name, x: this.toBase64Url(bytes) },
       format: 'jwk',
     });
   }
 
-  /** The raw public key of an Ed25519 or X25519 key pair. */
+  /** The raw public key of an OKP key pair. */
   okpPublicBytes(publicKey: KeyObject): Uint8Array {
     return this.fromBase64Url(publicKey.export({ format: 'jwk' }).x ?? '');
   }
 }
 
-/** Any 32 bytes in base64url: Node wants a string `x` in a private OKP JWK, and ignores it. */
+/** Any bytes in base64url: Node wants a string `x` in a private OKP JWK, and ignores it. */
 const UNUSED_OKP_X = 'A'.repeat(43);
-/** The PKCS#8 headers of Ed25519 and X25519 private keys (RFC 8410), as WebCrypto exports them. */
-const ED25519_PKCS8_PREFIX = fromHex('302e020100300506032b657004220420');
-const X25519_PKCS8_PREFIX = fromHex('302e020100300506032b656e04220420');
+
+/** A curve of RFC 7748 or RFC 8032, whose keys are strings of bytes. */
+interface OkpCurve {
+  readonly name: 'Ed25519' | 'Ed448' | 'X25519' | 'X448';
+  /** The length of a raw private key (an EdDSA seed, an unclamped X scalar) and of a public key. */
+  readonly keyLength: number;
+  /** The PKCS#8 header of a private key (RFC 8410), as WebCrypto and OpenSSL export it. */
+  readonly pkcs8Prefix: Uint8Array;
+}
+
+const X25519: OkpCurve = {
+  name: 'X25519',
+  keyLength: 32,
+  pkcs8Prefix: fromHex('302e020100300506032b656e04220420'),
+};
+const X448: OkpCurve = {
+  name: 'X448',
+  keyLength: 56,
+  pkcs8Prefix: fromHex('3046020100300506032b656f043a0438'),
+};
 
 function hashOf(primitives: Primitives): Hash {
   return {
@@ -295,7 +359,7 @@ function kdfOf(primitives: Primitives): Kdf {
   return {
     extract: async (salt, ikm) => primitives.extract(salt, ikm),
     expand: async (prk, info, length) => primitives.expand(prk, [info], length),
-    size: HASH_LENGTH,
+    size: primitives.hashLength,
   };
 }
 
@@ -366,11 +430,18 @@ class PublicKeyCache {
   }
 }
 
-// Process-wide: a key object holds nothing that depends on who asks for it.
-const ed25519SigningKeys = new KeyCache<SigningKey>();
-const ed25519VerifyingKeys = new PublicKeyCache();
-const p256SigningKeys = new KeyCache<SigningKey>();
-const p256VerifyingKeys = new PublicKeyCache();
+/**
+ * The key objects of one signature scheme. Process-wide, one per scheme: a key object holds
+ * nothing that depends on who asks for it.
+ */
+interface SchemeKeys {
+  readonly signing: KeyCache<SigningKey>;
+  readonly verifying: PublicKeyCache;
+}
+
+function schemeKeys(): SchemeKeys {
+  return { signing: new KeyCache(), verifying: new PublicKeyCache() };
+}
 
 /** How many (public key, message, signature) triples `VerifiedSignatures` keeps. */
 const VERIFIED_SIGNATURES = 8;
@@ -468,38 +539,90 @@ export function withHandshakeMemory(cs: CiphersuiteImpl): CiphersuiteImpl {
   return remembering === undefined ? cs : { ...cs, signature: remembering() };
 }
 
-/**
- * Ed25519 (RFC 8032). Signing keys are what ts-mls's default emits on Node (WebCrypto's
- * 48-byte PKCS#8) or a raw 32-byte seed, as ts-mls accepts both.
- */
-function ed25519Signature(
+/** An EdDSA curve (RFC 8032): pure EdDSA, an empty Ed448 context, as @noble signs. */
+interface EdCurve extends OkpCurve {
+  readonly name: 'Ed25519' | 'Ed448';
+  /**
+   * What keygen emits: the PKCS#8 of the seed (Ed25519: what ts-mls's default emits on Node,
+   * through WebCrypto) or the raw seed (Ed448: what it emits through @noble, the only form
+   * @noble signs with).
+   */
+  readonly keygenPkcs8: boolean;
+  readonly keys: SchemeKeys;
+}
+
+const ED25519: EdCurve = {
+  name: 'Ed25519',
+  keyLength: 32,
+  pkcs8Prefix: fromHex('302e020100300506032b657004220420'),
+  keygenPkcs8: true,
+  keys: schemeKeys(),
+};
+const ED448: EdCurve = {
+  name: 'Ed448',
+  keyLength: 57,
+  pkcs8Prefix: fromHex('3047020100300506032b6571043b0439'),
+  keygenPkcs8: false,
+  keys: schemeKeys(),
+};
+
+/** The signature scheme `name` of a suite. */
+function signatureFor(
+  name: SignatureName,
   primitives: Primitives,
   randomBytes: (length: number) => Uint8Array,
 ): Signature {
+  switch (name) {
+    case 'Ed25519':
+      return eddsaSignature(primitives, ED25519, randomBytes);
+    case 'Ed448':
+      return eddsaSignature(primitives, ED448, randomBytes);
+    case 'P256':
+      return ecdsaSignature(primitives, P256, randomBytes);
+    case 'P384':
+      return ecdsaSignature(primitives, P384, randomBytes);
+    case 'P521':
+      return ecdsaSignature(primitives, P521, randomBytes);
+  }
+}
+
+/**
+ * Ed25519 or Ed448 (RFC 8032). Signing keys are a raw seed (32 or 57 bytes) or its PKCS#8, as
+ * ts-mls's default accepts for Ed25519 (and emits on Node); public keys and signatures are raw.
+ */
+function eddsaSignature(
+  primitives: Primitives,
+  curve: EdCurve,
+  randomBytes: (length: number) => Uint8Array,
+): Signature {
   const { crypto } = primitives.node;
+  const { pkcs8Prefix, keyLength } = curve;
   const seedOf = (signKey: Uint8Array): Uint8Array => {
-    if (signKey.length === 32) return signKey;
+    if (signKey.length === keyLength) return signKey;
     if (
-      signKey.length === ED25519_PKCS8_PREFIX.length + 32 &&
-      equalBytes(signKey.subarray(0, ED25519_PKCS8_PREFIX.length), ED25519_PKCS8_PREFIX)
+      signKey.length === pkcs8Prefix.length + keyLength &&
+      equalBytes(signKey.subarray(0, pkcs8Prefix.length), pkcs8Prefix)
     ) {
-      return signKey.subarray(ED25519_PKCS8_PREFIX.length);
+      return signKey.subarray(pkcs8Prefix.length);
     }
-    throw signingKeyError('an Ed25519 signing key is a 32-byte seed or its 48-byte PKCS#8');
+    throw signingKeyError(
+      `an ${curve.name} signing key is a ${keyLength}-byte seed or its ` +
+        `${pkcs8Prefix.length + keyLength}-byte PKCS#8`,
+    );
   };
   const signingKey = (seed: Uint8Array): SigningKey => {
-    const key = primitives.okpPrivateKey('Ed25519', seed);
+    const key = primitives.okpPrivateKey(curve, seed);
     return { key, publicKey: primitives.okpPublicBytes(crypto.createPublicKey(key)) };
   };
   return signatureOf(
     {
       signingKey: (signKey) =>
-        ed25519SigningKeys.get(signKey, (bytes) => signingKey(seedOf(bytes))),
+        curve.keys.signing.get(signKey, (bytes) => signingKey(seedOf(bytes))),
       verifyingKey: (publicKey) =>
-        ed25519VerifyingKeys.get(publicKey, (bytes) => {
-          if (bytes.length !== 32) return undefined;
+        curve.keys.verifying.get(publicKey, (bytes) => {
+          if (bytes.length !== keyLength) return undefined;
           try {
-            return primitives.okpPublicKey('Ed25519', bytes);
+            return primitives.okpPublicKey(curve, bytes);
           } catch {
             return undefined;
           }
@@ -508,17 +631,68 @@ function ed25519Signature(
       verify: (message, key, signature) => crypto.verify(null, message, key, signature),
     },
     async () => {
-      const seed = randomBytes(32);
-      const signKey = concatBytes(ED25519_PKCS8_PREFIX, seed);
+      const seed = randomBytes(keyLength);
+      const signKey = curve.keygenPkcs8 ? concatBytes(pkcs8Prefix, seed) : seed.slice();
       // The pair's first signature (a KeyPackage's, a credential's) uses the key made here.
-      const { publicKey } = ed25519SigningKeys.get(signKey, () => signingKey(seed));
+      const { publicKey } = curve.keys.signing.get(signKey, () => signingKey(seed));
       return { signKey, publicKey: publicKey.slice() };
     },
   );
 }
 
-/** The order n of P-256. */
-const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+/** A NIST prime curve, for ECDSA and DHKEM. */
+interface EcCurve {
+  readonly jwkName: 'P-256' | 'P-384' | 'P-521';
+  readonly opensslName: 'prime256v1' | 'secp384r1' | 'secp521r1';
+  /** The length of a scalar and of a coordinate: Nsk, and (Npk - 1) / 2. */
+  readonly scalarLength: number;
+  /** The order n of the base point. */
+  readonly order: bigint;
+  /** The mask of the first byte of a DeriveKeyPair candidate (RFC 9180 section 7.1.3). */
+  readonly bitmask: number;
+  /** ECDSA's hash with this curve (RFC 9420's suites: SHA-256, SHA-384, SHA-512). */
+  readonly hash: HashAlgorithm;
+  /**
+   * Whether an HPKE private key shorter than a scalar is taken, left-padded with zeros, as
+   * ts-mls's default does for P-521 only: some implementations drop the leading zero byte of
+   * a 521-bit scalar (mlswg/mls-implementations issue 176).
+   */
+  readonly padsShortPrivateKeys: boolean;
+  readonly keys: SchemeKeys;
+}
+
+const P256: EcCurve = {
+  jwkName: 'P-256',
+  opensslName: 'prime256v1',
+  scalarLength: 32,
+  order: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
+  bitmask: 0xff,
+  hash: 'sha256',
+  padsShortPrivateKeys: false,
+  keys: schemeKeys(),
+};
+const P384: EcCurve = {
+  jwkName: 'P-384',
+  opensslName: 'secp384r1',
+  scalarLength: 48,
+  order:
+    0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
+  bitmask: 0xff,
+  hash: 'sha384',
+  padsShortPrivateKeys: false,
+  keys: schemeKeys(),
+};
+const P521: EcCurve = {
+  jwkName: 'P-521',
+  opensslName: 'secp521r1',
+  scalarLength: 66,
+  order:
+    0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
+  bitmask: 0x01,
+  hash: 'sha512',
+  padsShortPrivateKeys: true,
+  keys: schemeKeys(),
+};
 
 function bigintOf(bytes: Uint8Array): bigint {
   let value = 0n;
@@ -526,24 +700,28 @@ function bigintOf(bytes: Uint8Array): bigint {
   return value;
 }
 
-/** Whether `scalar` (32 bytes, big-endian) is a valid P-256 private key: 0 < scalar < n. */
-function isP256Scalar(scalar: Uint8Array): boolean {
-  if (scalar.length !== 32) return false;
+/** Whether `scalar` (big-endian, of the curve's length) is a valid private key: 0 < scalar < n. */
+function isScalar(curve: EcCurve, scalar: Uint8Array): boolean {
+  if (scalar.length !== curve.scalarLength) return false;
   const value = bigintOf(scalar);
-  return value > 0n && value < P256_ORDER;
+  return value > 0n && value < curve.order;
 }
 
 /**
- * The uncompressed point of a P-256 public key given compressed or uncompressed, or undefined
- * if it is not a point of the curve.
+ * The uncompressed point of a public key of `curve` given compressed or uncompressed, or
+ * undefined if it is not a point of the curve.
  */
-function uncompressedP256(crypto: NodeCrypto, point: Uint8Array): Uint8Array | undefined {
-  if (point.length === 65 && point[0] === 0x04) return point;
+function uncompressedPoint(
+  crypto: NodeCrypto,
+  curve: EcCurve,
+  point: Uint8Array,
+): Uint8Array | undefined {
+  if (point.length === 1 + 2 * curve.scalarLength && point[0] === 0x04) return point;
   try {
     return view(
       crypto.ECDH.convertKey(
         point,
-        'prime256v1',
+        curve.opensslName,
         undefined,
         undefined,
         'uncompressed',
@@ -555,35 +733,40 @@ function uncompressedP256(crypto: NodeCrypto, point: Uint8Array): Uint8Array | u
 }
 
 /**
- * ECDSA over P-256 with SHA-256, DER-encoded signatures (RFC 9420 section 5.1.1 via RFC 8446),
- * high S accepted as ts-mls's default (@noble, `lowS: false`) accepts it. Signing keys are raw
- * 32-byte scalars. Public keys are emitted uncompressed, as RFC 9420 section 5.1.1 asks;
- * compressed ones (ts-mls's default emits them) are accepted.
+ * ECDSA over P-256 with SHA-256, P-384 with SHA-384 or P-521 with SHA-512, DER-encoded
+ * signatures (RFC 9420 section 5.1.1 via RFC 8446), high S accepted as ts-mls's default
+ * (@noble, `lowS: false`) accepts it. Signing keys are raw scalars (32, 48, 66 bytes). Public
+ * keys are emitted uncompressed, as RFC 9420 section 5.1.1 asks; compressed ones (ts-mls's
+ * default emits them) are accepted.
  */
-function p256Signature(
+function ecdsaSignature(
   primitives: Primitives,
+  curve: EcCurve,
   randomBytes: (length: number) => Uint8Array,
 ): Signature {
   const { crypto } = primitives.node;
+  const { scalarLength, hash } = curve;
   const base64Url = (bytes: Uint8Array) => primitives.toBase64Url(bytes);
   const publicPoint = (scalar: Uint8Array): Uint8Array => {
-    const ecdh = crypto.createECDH('prime256v1');
+    const ecdh = crypto.createECDH(curve.opensslName);
     ecdh.setPrivateKey(scalar);
     return view(ecdh.getPublicKey());
   };
   const jwk = (point: Uint8Array) => ({
     kty: 'EC',
-    crv: 'P-256',
-    x: base64Url(point.subarray(1, 33)),
-    y: base64Url(point.subarray(33, 65)),
+    crv: curve.jwkName,
+    x: base64Url(point.subarray(1, 1 + scalarLength)),
+    y: base64Url(point.subarray(1 + scalarLength, 1 + 2 * scalarLength)),
   });
   return signatureOf(
     {
       // Checked when imported: a cached key was a scalar when it was cached, and still is.
       signingKey: (signKey) =>
-        p256SigningKeys.get(signKey, (scalar) => {
-          if (!isP256Scalar(scalar)) {
-            throw signingKeyError('a P-256 signing key is a 32-byte scalar');
+        curve.keys.signing.get(signKey, (scalar) => {
+          if (!isScalar(curve, scalar)) {
+            throw signingKeyError(
+              `a ${curve.jwkName} signing key is a ${scalarLength}-byte scalar`,
+            );
           }
           const publicKey = publicPoint(scalar);
           const key = crypto.createPrivateKey({
@@ -593,8 +776,8 @@ function p256Signature(
           return { key, publicKey };
         }),
       verifyingKey: (publicKey) =>
-        p256VerifyingKeys.get(publicKey, (bytes) => {
-          const point = uncompressedP256(crypto, bytes);
+        curve.keys.verifying.get(publicKey, (bytes) => {
+          const point = uncompressedPoint(crypto, curve, bytes);
           if (point === undefined) return undefined;
           try {
             return crypto.createPublicKey({ key: jwk(point), format: 'jwk' });
@@ -602,13 +785,17 @@ function p256Signature(
             return undefined;
           }
         }),
-      sign: (message, key) => view(crypto.sign(HASH, message, { key, dsaEncoding: 'der' })),
+      sign: (message, key) => view(crypto.sign(hash, message, { key, dsaEncoding: 'der' })),
       verify: (message, key, signature) =>
-        crypto.verify(HASH, message, { key, dsaEncoding: 'der' }, signature),
+        crypto.verify(hash, message, { key, dsaEncoding: 'der' }, signature),
     },
     async () => {
-      let signKey = randomBytes(32);
-      while (!isP256Scalar(signKey)) signKey = randomBytes(32);
+      // Masked as DeriveKeyPair masks: a 66-byte P-521 draw is otherwise a scalar once in 128.
+      let signKey: Uint8Array;
+      do {
+        signKey = randomBytes(scalarLength).slice();
+        signKey[0]! &= curve.bitmask;
+      } while (!isScalar(curve, signKey));
       return { signKey, publicKey: publicPoint(signKey) };
     },
   );
@@ -679,7 +866,7 @@ class KemPrivateKey<Private, Public> {
   }
 }
 
-/** A DHKEM's group (RFC 9180 section 4.1): what differs between X25519 and P-256. */
+/** A DHKEM's group (RFC 9180 section 4.1): what differs between X25519, X448 and the P curves. */
 interface DhGroup<Private, Public> {
   readonly kemId: number;
   /** Npk and Nenc. */
@@ -698,19 +885,44 @@ function kemSuiteId(kemId: number): Uint8Array {
   return concatBytes(encoder.encode('KEM'), twoBytes(kemId));
 }
 
-/** DHKEM(X25519, HKDF-SHA256). Keys are KeyObjects imported from JWK. */
-class X25519Kem implements DhGroup<KeyObject, KeyObject> {
-  readonly kemId = 0x0020;
-  readonly publicKeyLength = 32;
-  readonly privateKeyLength = 32;
+/** The DHKEM `name` of a suite, with the suite's primitives (its hash is the KEM's). */
+function kemFor(name: KemName, primitives: Primitives): DhGroup<unknown, unknown> {
+  switch (name) {
+    case 'DHKEM-X25519-HKDF-SHA256':
+      return new OkpKem(primitives, X25519, 0x0020);
+    case 'DHKEM-X448-HKDF-SHA512':
+      return new OkpKem(primitives, X448, 0x0021);
+    case 'DHKEM-P256-HKDF-SHA256':
+      return new EcKem(primitives, P256, 0x0010);
+    case 'DHKEM-P384-HKDF-SHA384':
+      return new EcKem(primitives, P384, 0x0011);
+    case 'DHKEM-P521-HKDF-SHA512':
+      return new EcKem(primitives, P521, 0x0012);
+  }
+}
+
+/**
+ * DHKEM(X25519, HKDF-SHA256) or DHKEM(X448, HKDF-SHA512). Keys are KeyObjects imported from
+ * JWK; a private key is the raw, unclamped scalar, which X25519 and X448 clamp as they use it
+ * (RFC 7748 section 5).
+ */
+class OkpKem implements DhGroup<KeyObject, KeyObject> {
+  readonly kemId: number;
+  readonly publicKeyLength: number;
+  readonly privateKeyLength: number;
   readonly #primitives: Primitives;
+  readonly #curve: OkpCurve;
   readonly #crypto: NodeCrypto;
   readonly #labeled: Labeled;
 
-  constructor(node: NodeModules, primitives: Primitives) {
-    this.#crypto = node.crypto;
+  constructor(primitives: Primitives, curve: OkpCurve, kemId: number) {
+    this.kemId = kemId;
+    this.publicKeyLength = curve.keyLength;
+    this.privateKeyLength = curve.keyLength;
+    this.#crypto = primitives.node.crypto;
     this.#primitives = primitives;
-    this.#labeled = new Labeled(primitives, kemSuiteId(this.kemId));
+    this.#curve = curve;
+    this.#labeled = new Labeled(primitives, kemSuiteId(kemId));
   }
 
   deriveKeyPair(ikm: Uint8Array): KemPrivateKey<KeyObject, KeyObject> {
@@ -718,14 +930,18 @@ class X25519Kem implements DhGroup<KeyObject, KeyObject> {
     return this.privateKey(this.#labeled.expand(prk, LABEL.sk, EMPTY, this.privateKeyLength));
   }
 
+  #lengthError(): CryptoError {
+    return new CryptoError(`an ${this.#curve.name} key is ${this.#curve.keyLength} bytes`);
+  }
+
   publicKey(bytes: Uint8Array): KemPublicKey<KeyObject> {
-    if (bytes.length !== this.publicKeyLength) throw new CryptoError('an X25519 key is 32 bytes');
-    return new KemPublicKey(bytes.slice(), this.#primitives.okpPublicKey('X25519', bytes));
+    if (bytes.length !== this.publicKeyLength) throw this.#lengthError();
+    return new KemPublicKey(bytes.slice(), this.#primitives.okpPublicKey(this.#curve, bytes));
   }
 
   privateKey(bytes: Uint8Array): KemPrivateKey<KeyObject, KeyObject> {
-    if (bytes.length !== this.privateKeyLength) throw new CryptoError('an X25519 key is 32 bytes');
-    const handle = this.#primitives.okpPrivateKey('X25519', bytes);
+    if (bytes.length !== this.privateKeyLength) throw this.#lengthError();
+    const handle = this.#primitives.okpPrivateKey(this.#curve, bytes);
     const publicHandle = this.#crypto.createPublicKey(handle);
     const publicKey = new KemPublicKey(this.#primitives.okpPublicBytes(publicHandle), publicHandle);
     return new KemPrivateKey(bytes.slice(), handle, publicKey);
@@ -739,29 +955,36 @@ class X25519Kem implements DhGroup<KeyObject, KeyObject> {
       this.#crypto.diffieHellman({ privateKey: privateKey.handle, publicKey: publicKey.handle }),
     );
     // RFC 9180 section 7.1.4: a low-order peer key gives the all-zero value; abort.
-    if (shared.every((byte) => byte === 0)) throw new CryptoError('X25519 gave the all-zero value');
+    if (shared.every((byte) => byte === 0)) {
+      throw new CryptoError(`${this.#curve.name} gave the all-zero value`);
+    }
     return shared;
   }
 }
 
 /**
- * DHKEM(P-256, HKDF-SHA256). A private key is an ECDH object holding the scalar; a public key
- * is its uncompressed point, checked to be on the curve when deserialized (and again by
- * OpenSSL in every computeSecret).
+ * DHKEM(P-256, HKDF-SHA256), DHKEM(P-384, HKDF-SHA384) or DHKEM(P-521, HKDF-SHA512). A private
+ * key is an ECDH object holding the scalar; a public key is its uncompressed point, checked to
+ * be on the curve when deserialized (and again by OpenSSL in every computeSecret).
  */
-class P256Kem implements DhGroup<ECDH, undefined> {
-  readonly kemId = 0x0010;
-  readonly publicKeyLength = 65;
-  readonly privateKeyLength = 32;
+class EcKem implements DhGroup<ECDH, undefined> {
+  readonly kemId: number;
+  readonly publicKeyLength: number;
+  readonly privateKeyLength: number;
+  readonly #curve: EcCurve;
   readonly #crypto: NodeCrypto;
   readonly #labeled: Labeled;
 
-  constructor(node: NodeModules, primitives: Primitives) {
-    this.#crypto = node.crypto;
-    this.#labeled = new Labeled(primitives, kemSuiteId(this.kemId));
+  constructor(primitives: Primitives, curve: EcCurve, kemId: number) {
+    this.kemId = kemId;
+    this.publicKeyLength = 1 + 2 * curve.scalarLength;
+    this.privateKeyLength = curve.scalarLength;
+    this.#curve = curve;
+    this.#crypto = primitives.node.crypto;
+    this.#labeled = new Labeled(primitives, kemSuiteId(kemId));
   }
 
-  /** Rejection sampling of the scalar, with bitmask 0xff (RFC 9180 section 7.1.3). */
+  /** Rejection sampling of the scalar, its first byte masked (RFC 9180 section 7.1.3). */
   deriveKeyPair(ikm: Uint8Array): KemPrivateKey<ECDH, undefined> {
     const prk = this.#labeled.extract(EMPTY, LABEL.dkpPrk, ikm);
     for (let counter = 0; counter < 256; counter++) {
@@ -771,26 +994,40 @@ class P256Kem implements DhGroup<ECDH, undefined> {
         Uint8Array.of(counter),
         this.privateKeyLength,
       );
-      if (isP256Scalar(candidate)) return this.privateKey(candidate);
+      candidate[0]! &= this.#curve.bitmask;
+      if (isScalar(this.#curve, candidate)) return this.privateKey(candidate);
     }
-    throw new CryptoError('DeriveKeyPair found no P-256 scalar');
+    throw new CryptoError(`DeriveKeyPair found no ${this.#curve.jwkName} scalar`);
   }
 
   publicKey(bytes: Uint8Array): KemPublicKey<undefined> {
     if (bytes.length !== this.publicKeyLength || bytes[0] !== 0x04) {
-      throw new CryptoError('a P-256 HPKE key is an uncompressed point');
+      throw new CryptoError(`a ${this.#curve.jwkName} HPKE key is an uncompressed point`);
     }
     // Throws unless the point is on the curve.
-    this.#crypto.ECDH.convertKey(bytes, 'prime256v1', undefined, undefined, 'compressed');
+    this.#crypto.ECDH.convertKey(
+      bytes,
+      this.#curve.opensslName,
+      undefined,
+      undefined,
+      'compressed',
+    );
     return new KemPublicKey(bytes.slice(), undefined);
   }
 
   privateKey(bytes: Uint8Array): KemPrivateKey<ECDH, undefined> {
-    if (!isP256Scalar(bytes)) throw new CryptoError('a P-256 HPKE private key is a scalar below n');
-    const ecdh = this.#crypto.createECDH('prime256v1');
-    ecdh.setPrivateKey(bytes);
+    let scalar = bytes;
+    if (this.#curve.padsShortPrivateKeys && bytes.length < this.privateKeyLength) {
+      scalar = new Uint8Array(this.privateKeyLength);
+      scalar.set(bytes, this.privateKeyLength - bytes.length);
+    }
+    if (!isScalar(this.#curve, scalar)) {
+      throw new CryptoError(`a ${this.#curve.jwkName} HPKE private key is a scalar below n`);
+    }
+    const ecdh = this.#crypto.createECDH(this.#curve.opensslName);
+    ecdh.setPrivateKey(scalar);
     const publicKey = new KemPublicKey(view(ecdh.getPublicKey()), undefined);
-    return new KemPrivateKey(bytes.slice(), ecdh, publicKey);
+    return new KemPrivateKey(scalar.slice(), ecdh, publicKey);
   }
 
   dh(privateKey: KemPrivateKey<ECDH, undefined>, publicKey: KemPublicKey<undefined>): Uint8Array {
@@ -827,7 +1064,7 @@ interface KeySchedule {
   readonly context: Uint8Array;
 }
 
-/** HPKE base mode with one DHKEM, HKDF-SHA256 and the suite's AEAD. */
+/** HPKE base mode with one DHKEM, HKDF with the suite's hash and the suite's AEAD. */
 class BaseModeHpke implements Hpke {
   readonly keyLength: number;
   readonly nonceLength = NONCE_LENGTH;
@@ -850,14 +1087,14 @@ class BaseModeHpke implements Hpke {
     aeadId: number,
     randomBytes: (length: number) => Uint8Array,
   ) {
-    this.keyLength = aeadId === 0x0001 ? 16 : 32;
+    this.keyLength = aeadParameters(primitives.aead).keyLength;
     this.#primitives = primitives;
     this.#kem = kem;
     this.#kemLabeled = new Labeled(primitives, kemSuiteId(kem.kemId));
     const suiteId = concatBytes(
       encoder.encode('HPKE'),
       twoBytes(kem.kemId),
-      twoBytes(KDF_ID_HKDF_SHA256),
+      twoBytes(KDF_IDS[primitives.hash]),
       twoBytes(aeadId),
     );
     this.#labeled = new Labeled(primitives, suiteId);
@@ -869,7 +1106,13 @@ class BaseModeHpke implements Hpke {
   #sharedSecret(dh: Uint8Array, enc: Uint8Array, recipient: Uint8Array): Uint8Array {
     const prk = this.#kemLabeled.extract(EMPTY, LABEL.eaePrk, dh);
     const kemContext = concatBytes(enc, recipient);
-    return this.#kemLabeled.expand(prk, LABEL.sharedSecret, kemContext, HASH_LENGTH);
+    // Nsecret is the Nh of the KEM's hash, which is the suite's.
+    return this.#kemLabeled.expand(
+      prk,
+      LABEL.sharedSecret,
+      kemContext,
+      this.#primitives.hashLength,
+    );
   }
 
   /** Encap: a fresh ephemeral key pair, DeriveKeyPair(random(Nsk)). */
@@ -906,7 +1149,12 @@ class BaseModeHpke implements Hpke {
   /** Context.Export (RFC 9180 section 5.3). */
   #export(schedule: KeySchedule, exporterContext: Uint8Array, length: number): Uint8Array {
     const { secret, context } = schedule;
-    const exporterSecret = this.#labeled.expand(secret, LABEL.exp, context, HASH_LENGTH);
+    const exporterSecret = this.#labeled.expand(
+      secret,
+      LABEL.exp,
+      context,
+      this.#primitives.hashLength,
+    );
     return this.#labeled.expand(exporterSecret, LABEL.sec, exporterContext, length);
   }
 
