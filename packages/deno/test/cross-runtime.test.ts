@@ -7,7 +7,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { connect, createServer, type MlsTlsServer, type MlsTlsSocket } from '@mlstls/node';
+import {
+  connect,
+  createServer,
+  generateCredential,
+  type MlsTlsServer,
+  type MlsTlsSocket,
+} from '@mlstls/node';
+import { SUPPORTED_CIPHERSUITES } from '@mlstls/state-machine';
 import { MemoryStore } from '@mlstls/storage';
 import { issueCertificate, testPki, within } from '@mlstls/test-support';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -206,6 +213,43 @@ describe('Node and Deno', () => {
     expect(await within(deno.exited, WAIT, 'deno to exit')).toBe(0);
     expect(reused).toEqual([false, true]);
   });
+
+  // The post-quantum suites run on the portable implementation in every runtime (D93): a Deno
+  // client against a Node server, one server per signature scheme.
+  it.each([
+    ['Ed25519', [77, 78, 79, 80, 81, 82, 83, 84]],
+    ['ML-DSA-87', [85, 86, 87, 88]],
+  ])(
+    'a Deno client against a Node server on every post-quantum suite signed with %s',
+    async (_, ids) => {
+      const credential = await generateCredential({ ciphersuite: ids[0]! });
+      const server = createServer({ credential, ciphersuites: ids }, (socket) => {
+        socket.on('error', () => {});
+        void serveCommands(commanded(socket)).catch(() => {});
+      });
+      server.on('tlsClientError', () => {});
+      servers.push(server);
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const deno = startDeno({
+        mode: 'client',
+        port: (server.address() as { port: number }).port,
+        pin: Buffer.from(credential.signaturePublicKey).toString('hex'),
+        ciphersuites: ids,
+      });
+      for (const id of ids) {
+        const connection = await deno.next<ScriptResult & { ciphersuite: string; crypto: string }>(
+          'connection',
+        );
+        expect(connection).toMatchObject({
+          ciphersuite: SUPPORTED_CIPHERSUITES.find((suite) => suite.id === id)!.name,
+          crypto: 'portable',
+        });
+        expectAgreement(connection, 1);
+      }
+      expect(await within(deno.exited, WAIT, 'deno to exit')).toBe(0);
+    },
+  );
 
   it('Deno against Deno, with a pinned basic credential, writes MLSTLS_KEYLOGFILE', async () => {
     const keyLog = join(dir, 'keys.log');

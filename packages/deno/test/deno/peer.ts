@@ -4,7 +4,8 @@
 //   serve:  listen on 127.0.0.1:0 and answer the command protocol of commands.ts on every
 //           connection; report `listening` (port, key to pin) and each `handshake`.
 //   client: make `connections` connections one after the other with one store, run the
-//           client script of commands.ts on each, report each `connection`, then exit.
+//           client script of commands.ts on each, report each `connection`, then exit; with
+//           `ciphersuites`, one connection per suite.
 import type * as MlsTls from '../../src/index.js';
 import { type Commanded, runClientScript, serveCommands } from './commands.js';
 
@@ -28,6 +29,8 @@ interface PeerConfig {
   readonly alpnProtocols?: string[];
   /** Keep sessions in Redis (@mlstls/storage-redis) under this URL, instead of memory. */
   readonly redisUrl?: string;
+  /** The client's suite for each connection, in turn, each stored under its own session id. */
+  readonly ciphersuites?: number[];
 }
 
 const mlstls = (await import(
@@ -89,11 +92,13 @@ if (config.mode === 'serve') {
   }
 } else {
   const store = await openStore();
-  for (let i = 0; i < (config.connections ?? 1); i++) {
+  const suites = config.ciphersuites;
+  for (let i = 0; i < (suites?.length ?? config.connections ?? 1); i++) {
     const conn = await mlstls.connect({
       hostname: '127.0.0.1',
       port: config.port!,
       store,
+      ...(suites === undefined ? {} : { ciphersuite: suites[i]!, sessionId: `suite ${suites[i]}` }),
       ...(config.serverName === undefined ? {} : { serverName: config.serverName }),
       ...(config.pin === undefined ? {} : { peerSignaturePublicKey: unhex(config.pin) }),
       ...certificates,
@@ -102,6 +107,7 @@ if (config.mode === 'serve') {
     const script = await runClientScript(commanded(conn));
     report({
       connection: {
+        ciphersuite: info.ciphersuite,
         resumed: info.resumed,
         crypto: info.crypto,
         alpnProtocol: info.alpnProtocol,
