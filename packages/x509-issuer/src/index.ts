@@ -63,8 +63,8 @@ export interface IssuedCertificate {
   /** The private key as a JWK (with d). */
   readonly jwk: JsonWebKey;
   /**
-   * The public key's raw bytes, as an MLS leaf holds its signature key: Ed25519 32 bytes, P-256
-   * uncompressed 65 bytes.
+   * The public key's raw bytes, as an MLS leaf holds its signature key: Ed25519 32 bytes, Ed448
+   * 57 bytes, P-256, P-384, P-521 the uncompressed point (65, 97, 133 bytes).
    */
   readonly publicKey: Uint8Array;
   readonly keys: CryptoKeyPair;
@@ -72,7 +72,11 @@ export interface IssuedCertificate {
   readonly subject: string;
 }
 
-export type KeyType = 'Ed25519' | 'P-256';
+/**
+ * The key types, the MLS signature schemes: Ed25519 (MLS suites 1 and 3), P-256 (2), Ed448 (4
+ * and 6; Node's WebCrypto has it, Deno's and browsers' do not), P-521 (5), P-384 (7).
+ */
+export type KeyType = 'Ed25519' | 'P-256' | 'P-384' | 'P-521' | 'Ed448';
 
 export interface IssueOptions {
   /** The subject's CN; '' for an empty subject name. */
@@ -81,7 +85,7 @@ export interface IssueOptions {
   readonly issuer?: IssuedCertificate;
   /** The type of a new key (default Ed25519); ignored when `keys` is given. */
   readonly keyType?: KeyType;
-  /** Reuse a key pair (Ed25519 or P-256, extractable). */
+  /** Reuse a key pair (of a KeyType, extractable). */
   readonly keys?: CryptoKeyPair;
   /** basicConstraints cA (critical), and key usage keyCertSign and cRLSign by default. */
   readonly ca?: boolean | { readonly pathLength?: number };
@@ -113,6 +117,25 @@ export type KeyUsageName = 'digitalSignature' | 'keyCertSign' | 'cRLSign' | 'key
 const ALGORITHMS: Readonly<Record<KeyType, GenerateAlgorithm>> = {
   Ed25519: { name: 'Ed25519' },
   'P-256': { name: 'ECDSA', namedCurve: 'P-256' },
+  'P-384': { name: 'ECDSA', namedCurve: 'P-384' },
+  'P-521': { name: 'ECDSA', namedCurve: 'P-521' },
+  Ed448: { name: 'Ed448' },
+};
+
+/**
+ * The certificate signature algorithm follows the issuer's key: EdDSA by its own OID (RFC 8410
+ * 3), ECDSA with the hash of the curve's size (RFC 5758 3.2), r and s `size` bytes each.
+ */
+const EDDSA_OIDS: Readonly<Record<string, string>> = {
+  Ed25519: '1.3.101.112',
+  Ed448: '1.3.101.113',
+};
+const ECDSA_SIGNATURES: Readonly<
+  Record<string, { readonly oid: string; readonly hash: string; readonly size: number }>
+> = {
+  'P-256': { oid: '1.2.840.10045.4.3.2', hash: 'SHA-256', size: 32 },
+  'P-384': { oid: '1.2.840.10045.4.3.3', hash: 'SHA-384', size: 48 },
+  'P-521': { oid: '1.2.840.10045.4.3.4', hash: 'SHA-512', size: 66 },
 };
 
 export function generateKeys(keyType: KeyType = 'Ed25519'): Promise<CryptoKeyPair> {
@@ -258,21 +281,34 @@ function signatureAlgorithmOf(key: CryptoKey): {
   identifier: AlgorithmIdentifier;
   sign: (key: CryptoKey, data: ArrayBuffer) => Promise<ArrayBuffer>;
 } {
-  if (key.algorithm.name === 'Ed25519') {
+  const { name, namedCurve } = key.algorithm as GenerateAlgorithm;
+  const eddsa = EDDSA_OIDS[name];
+  if (eddsa !== undefined) {
     return {
-      identifier: new AlgorithmIdentifier({ algorithm: '1.3.101.112' }),
-      sign: (privateKey, data) => crypto.subtle.sign({ name: 'Ed25519' }, privateKey, data),
+      identifier: new AlgorithmIdentifier({ algorithm: eddsa }),
+      sign: (privateKey, data) => crypto.subtle.sign({ name }, privateKey, data),
     };
   }
+  const ecdsa = name === 'ECDSA' ? ECDSA_SIGNATURES[namedCurve ?? ''] : undefined;
+  if (ecdsa === undefined) {
+    const kind = [name, namedCurve].filter(Boolean).join(' ');
+    throw new TypeError(
+      `cannot sign certificates with a ${kind} key: the issuer's key is one of Ed25519, P-256, P-384, P-521, Ed448`,
+    );
+  }
+  const { oid, hash, size } = ecdsa;
   return {
-    identifier: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.2' }),
+    identifier: new AlgorithmIdentifier({ algorithm: oid }),
     sign: async (privateKey, data) => {
       // WebCrypto signs ECDSA as r||s; X.509 carries a DER SEQUENCE of two INTEGERs.
       const raw = new Uint8Array(
-        await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, privateKey, data),
+        await crypto.subtle.sign({ name: 'ECDSA', hash }, privateKey, data),
       );
       return AsnConvert.serialize(
-        new ECDSASigValue({ r: positive(raw.subarray(0, 32)), s: positive(raw.subarray(32)) }),
+        new ECDSASigValue({
+          r: positive(raw.subarray(0, size)),
+          s: positive(raw.subarray(size)),
+        }),
       );
     },
   };

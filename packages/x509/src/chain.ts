@@ -24,8 +24,9 @@ export interface ChainVerification {
    */
   readonly purpose: CertificatePurpose;
   /**
-   * The MLS leaf's signature public key as ts-mls holds it: Ed25519 raw 32 bytes, P-256 SEC1
-   * uncompressed 65 bytes (or compressed 33 bytes).
+   * The MLS leaf's signature public key as ts-mls holds it: Ed25519 raw 32 bytes, Ed448 raw 57
+   * bytes, a P-256, P-384 or P-521 SEC1 point, uncompressed (65, 97, 133 bytes) or compressed
+   * (33, 49, 67 bytes).
    */
   readonly signaturePublicKey: Uint8Array;
 }

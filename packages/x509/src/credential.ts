@@ -3,19 +3,33 @@ import { decodeBase64 } from './base64.js';
 import type { ParsedCertificate } from './certificate.js';
 import { childrenOf, contentOf, expectElement, oidText, Tag } from './der.js';
 import { type CertificateInput, looksLikePem, parseCertificates, pemBlocks } from './pem.js';
-import { EC_PUBLIC_KEY_OID, ED25519_OID, isSignatureKey, P256_OID } from './signature-key.js';
+import {
+  EC_PUBLIC_KEY_OID,
+  ECDSA_CURVES,
+  EDWARDS_KEYS,
+  isSignatureKey,
+  type X509SignatureAlgorithm,
+} from './signature-key.js';
 import { type ImportAlgorithm, subtle } from './webcrypto.js';
 
 /** A credential mlstls can present: structurally the state machine's EndpointCredential. */
 export interface X509EndpointCredential {
   readonly credential: { readonly credentialType: 'x509'; readonly certificates: Uint8Array[] };
-  /** 'Ed25519' or 'P256' (ts-mls's signature algorithm names). */
-  readonly signatureAlgorithm: 'Ed25519' | 'P256';
-  /** Ed25519: raw 32 bytes. P-256: SEC1 uncompressed 65 bytes. */
+  /**
+   * The MLS signature scheme, by ts-mls's names (`Ciphersuite.signature`): 'Ed25519' (suites 1
+   * and 3), 'P256' (2), 'Ed448' (4 and 6), 'P521' (5), 'P384' (7). The credential signs for
+   * the suites whose signature scheme this is.
+   */
+  readonly signatureAlgorithm: X509SignatureAlgorithm;
+  /**
+   * Ed25519: raw 32 bytes. Ed448: raw 57 bytes. P-256, P-384, P-521: the SEC1 uncompressed
+   * point, 65, 97 or 133 bytes.
+   */
   readonly signaturePublicKey: Uint8Array;
   /**
    * Ed25519: the 48-byte PKCS#8 of the seed, which ts-mls's own WebCrypto signer needs.
-   * P-256: the raw 32-byte scalar d.
+   * Ed448: the raw 57-byte secret (RFC 8032). P-256, P-384, P-521: the raw big-endian scalar d,
+   * 32, 48 or 66 bytes.
    */
   readonly signaturePrivateKey: Uint8Array;
 }
@@ -54,10 +68,10 @@ const ED25519_PKCS8_PREFIX = Uint8Array.of(
 
 /**
  * The credential of `certificates` (DER, leaf first) and the leaf's private key as a JWK (OKP
- * Ed25519 with d and x, or EC P-256 with d, x, y). Synchronous. The leaf's key must be the
- * JWK's public key, else ERR_MLSTLS_INVALID_ARGUMENT (node's "key values mismatch"); other key
- * types are ERR_MLSTLS_UNSUPPORTED: MLS suites 1-3 sign with Ed25519 or P-256 only. That d
- * belongs to x (and y) is taken on trust, as the JWK's producer made both.
+ * Ed25519 or Ed448 with d and x, or EC P-256, P-384 or P-521 with d, x, y). Synchronous. The
+ * leaf's key must be the JWK's public key, else ERR_MLSTLS_INVALID_ARGUMENT (node's "key values
+ * mismatch"); other key types are ERR_MLSTLS_UNSUPPORTED: MLS suites 1-7 sign with these five
+ * only. That d belongs to x (and y) is taken on trust, as the JWK's producer made both.
  */
 export function x509CredentialFromJwk(
   certificates: readonly Uint8Array[],
@@ -98,6 +112,14 @@ export async function loadX509Credential(options: {
     const key = await subtle().importKey('pkcs8', pkcs8, algorithm, true, ['sign']);
     jwk = await subtle().exportKey('jwk', key);
   } catch (error) {
+    // A WebCrypto without the algorithm (Ed448, outside Node) says NotSupportedError.
+    if ((error as { name?: unknown } | undefined)?.name === 'NotSupportedError') {
+      throw new MlsTlsError(
+        'ERR_MLSTLS_UNSUPPORTED',
+        `this runtime's WebCrypto cannot import a ${typeof algorithm === 'string' ? algorithm : algorithm.name} key`,
+        { cause: error },
+      );
+    }
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', '`key` does not import as PKCS#8', {
       cause: error,
     });
@@ -111,41 +133,60 @@ export async function loadX509Credential(options: {
 type SignatureKey = Omit<X509EndpointCredential, 'credential'>;
 
 function signatureKeyOf(jwk: JsonWebKey): SignatureKey {
-  const member = (name: 'd' | 'x' | 'y'): Uint8Array => {
+  const member = (name: 'd' | 'x' | 'y', size: number): Uint8Array => {
     const text = jwk[name];
     const bytes = typeof text === 'string' ? decodeBase64(text, 'jwk') : undefined;
-    if (bytes?.length !== 32) {
+    if (bytes?.length !== size) {
       throw new MlsTlsError(
         'ERR_MLSTLS_INVALID_ARGUMENT',
-        `the JWK's "${name}" is not 32 bytes of base64url${name === 'd' ? ' (a private key is needed)' : ''}`,
+        `the JWK's "${name}" is not ${size} bytes of base64url${name === 'd' ? ' (a private key is needed)' : ''}`,
       );
     }
     return bytes;
   };
-  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') {
-    const seed = member('d');
+  const edwards =
+    jwk.kty === 'OKP' ? EDWARDS_KEYS.find(({ algorithm }) => algorithm === jwk.crv) : undefined;
+  if (edwards?.algorithm === 'Ed25519') {
+    const seed = member('d', 32);
     const pkcs8 = new Uint8Array(ED25519_PKCS8_PREFIX.length + 32);
     pkcs8.set(ED25519_PKCS8_PREFIX);
     pkcs8.set(seed, ED25519_PKCS8_PREFIX.length);
     return {
       signatureAlgorithm: 'Ed25519',
-      signaturePublicKey: member('x'),
+      signaturePublicKey: member('x', 32),
       signaturePrivateKey: pkcs8,
     };
   }
-  if (jwk.kty === 'EC' && jwk.crv === 'P-256') {
-    const d = member('d');
-    const point = new Uint8Array(65);
+  if (edwards !== undefined) {
+    // ts-mls signs Ed448 with @noble/curves, which takes the raw secret.
+    return {
+      signatureAlgorithm: edwards.algorithm,
+      signaturePublicKey: member('x', edwards.size),
+      signaturePrivateKey: member('d', edwards.size),
+    };
+  }
+  const curve = jwk.kty === 'EC' ? ECDSA_CURVES.find(({ name }) => name === jwk.crv) : undefined;
+  if (curve !== undefined) {
+    const { size } = curve;
+    const d = member('d', size);
+    const point = new Uint8Array(2 * size + 1);
     point[0] = 0x04;
-    point.set(member('x'), 1);
-    point.set(member('y'), 33);
-    return { signatureAlgorithm: 'P256', signaturePublicKey: point, signaturePrivateKey: d };
+    point.set(member('x', size), 1);
+    point.set(member('y', size), size + 1);
+    return {
+      signatureAlgorithm: curve.algorithm,
+      signaturePublicKey: point,
+      signaturePrivateKey: d,
+    };
   }
   throw new MlsTlsError(
     'ERR_MLSTLS_UNSUPPORTED',
-    `a ${[jwk.kty, jwk.crv].filter(Boolean).join(' ') || 'typeless'} key cannot sign MLS: suites 1 to 3 sign with Ed25519 or P-256`,
+    `a ${[jwk.kty, jwk.crv].filter(Boolean).join(' ') || 'typeless'} key cannot sign MLS: ${SCHEMES}`,
   );
 }
+
+/** What the unsupported-key errors say can sign. */
+const SCHEMES = 'MLS suites 1 to 7 sign with Ed25519, P-256, Ed448, P-521 or P-384';
 
 function pkcs8Of(key: string | Uint8Array): Uint8Array {
   if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
@@ -181,11 +222,13 @@ function importAlgorithmOf(pkcs8: Uint8Array): ImportAlgorithm {
       cause: error,
     });
   }
-  if (oid === ED25519_OID) return { name: 'Ed25519' };
-  if (oid === EC_PUBLIC_KEY_OID && curve === P256_OID)
-    return { name: 'ECDSA', namedCurve: 'P-256' };
+  const edwards = EDWARDS_KEYS.find((key) => key.oid === oid);
+  if (edwards !== undefined) return { name: edwards.algorithm };
+  const ecdsa =
+    oid === EC_PUBLIC_KEY_OID ? ECDSA_CURVES.find(({ oid }) => oid === curve) : undefined;
+  if (ecdsa !== undefined) return { name: 'ECDSA', namedCurve: ecdsa.name };
   throw new MlsTlsError(
     'ERR_MLSTLS_UNSUPPORTED',
-    `a key of algorithm ${oid}${curve === undefined ? '' : ` on ${curve}`} cannot sign MLS: suites 1 to 3 sign with Ed25519 or P-256`,
+    `a key of algorithm ${oid}${curve === undefined ? '' : ` on ${curve}`} cannot sign MLS: ${SCHEMES}`,
   );
 }

@@ -13,3 +13,4 @@ export {
 export { describeCertificate, type PeerCertificate } from './describe.js';
 export { checkServerIdentity } from './hostname.js';
 export { type CertificateInput, decodeCertificates } from './pem.js';
+export type { X509SignatureAlgorithm } from './signature-key.js';

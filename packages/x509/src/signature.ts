@@ -12,7 +12,8 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { BoundedCache, bytesKey } from './bounded-cache.js';
 import type { ParsedCertificate } from './certificate.js';
-import { childrenOf, contentOf, equalBytes, oidText, readElement, Tag } from './der.js';
+import { childrenOf, contentOf, equalBytes, readElement, Tag } from './der.js';
+import { curveOf, EC_PUBLIC_KEY_OID, ED448_OID, ED25519_OID } from './signature-key.js';
 import {
   type ImportAlgorithm,
   subtle,
@@ -30,7 +31,15 @@ const HASHES: Readonly<Record<string, Hash>> = {
 
 /** The signature algorithms verified here, by OID; SHA-1 and MD5 are refused as broken. */
 const SIGNATURE_ALGORITHMS: Readonly<
-  Record<string, { readonly family: 'rsa' | 'ecdsa' | 'ed25519' | 'rsa-pss'; readonly hash?: Hash }>
+  Record<
+    string,
+    {
+      readonly family: 'rsa' | 'ecdsa' | 'eddsa' | 'rsa-pss';
+      readonly hash?: Hash;
+      /** EdDSA: the WebCrypto name, and the key's algorithm OID (the signature's own). */
+      readonly name?: 'Ed25519' | 'Ed448';
+    }
+  >
 > = {
   '1.2.840.113549.1.1.11': { family: 'rsa', hash: 'SHA-256' },
   '1.2.840.113549.1.1.12': { family: 'rsa', hash: 'SHA-384' },
@@ -39,17 +48,8 @@ const SIGNATURE_ALGORITHMS: Readonly<
   '1.2.840.10045.4.3.2': { family: 'ecdsa', hash: 'SHA-256' },
   '1.2.840.10045.4.3.3': { family: 'ecdsa', hash: 'SHA-384' },
   '1.2.840.10045.4.3.4': { family: 'ecdsa', hash: 'SHA-512' },
-  '1.3.101.112': { family: 'ed25519' },
-};
-
-const EC_PUBLIC_KEY = '1.2.840.10045.2.1';
-const ED25519 = '1.3.101.112';
-
-/** WebCrypto's curve names with the byte length of r and s in a raw signature. */
-const CURVES: Readonly<Record<string, { readonly name: string; readonly size: number }>> = {
-  '1.2.840.10045.3.1.7': { name: 'P-256', size: 32 },
-  '1.3.132.0.34': { name: 'P-384', size: 48 },
-  '1.3.132.0.35': { name: 'P-521', size: 66 },
+  [ED25519_OID]: { family: 'eddsa', name: 'Ed25519' },
+  [ED448_OID]: { family: 'eddsa', name: 'Ed448' },
 };
 
 /** The DER encoding of NULL, the parameters RSA PKCS#1 v1.5 algorithms carry. */
@@ -138,7 +138,7 @@ function verificationPlan(
   const algorithm = SIGNATURE_ALGORITHMS[oid];
   if (algorithm === undefined) {
     unverifiable(
-      `the signature algorithm ${oid} of ${certificate.subjectText} is not supported (RSA PKCS#1 v1.5 and RSA-PSS with SHA-2, ECDSA, Ed25519 are)`,
+      `the signature algorithm ${oid} of ${certificate.subjectText} is not supported (RSA PKCS#1 v1.5 and RSA-PSS with SHA-2, ECDSA, Ed25519, Ed448 are)`,
     );
   }
   const key = issuer.publicKey.algorithm;
@@ -193,8 +193,9 @@ function verificationPlan(
       };
     }
     case 'ecdsa': {
-      if (key.oid !== EC_PUBLIC_KEY || parameters !== undefined) mismatch();
-      const curve = namedCurve(key.parameters);
+      if (key.oid !== EC_PUBLIC_KEY_OID || parameters !== undefined) mismatch();
+      // The curve fixes the byte length of r and s in WebCrypto's raw signature.
+      const curve = curveOf(key.parameters);
       if (curve === undefined) {
         unverifiable(`the elliptic curve of ${issuer.subjectText} is not supported`);
       }
@@ -206,13 +207,15 @@ function verificationPlan(
         signature: rawEcdsaSignature(certificate.signature, curve.size),
       };
     }
-    case 'ed25519': {
-      if (key.oid !== ED25519 || parameters !== undefined) mismatch();
+    case 'eddsa': {
+      // RFC 8410 3: the signature algorithm is the key's, without parameters.
+      if (key.oid !== oid || key.parameters !== undefined || parameters !== undefined) mismatch();
+      const name = algorithm.name!;
       return {
-        importAlgorithm: { name: 'Ed25519' },
-        cacheKey: 'Ed25519',
+        importAlgorithm: { name },
+        cacheKey: name,
         spki: issuer.spki,
-        verifyAlgorithm: { name: 'Ed25519' },
+        verifyAlgorithm: { name },
         signature: certificate.signature,
       };
     }
@@ -244,15 +247,6 @@ function pssParameters(
       : undefined;
   if (HASHES[mgfHash ?? ''] !== hash || params.trailerField !== 1) refuse();
   return { hash, saltLength: params.saltLength };
-}
-
-function namedCurve(
-  parameters: Uint8Array | undefined,
-): { readonly name: string; readonly size: number } | undefined {
-  if (parameters === undefined) return undefined;
-  const element = readElement(parameters, 0);
-  if (element.tag !== Tag.OID || element.end !== parameters.length) return undefined;
-  return CURVES[oidText(contentOf(parameters, element))];
 }
 
 /**

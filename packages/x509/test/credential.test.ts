@@ -1,4 +1,4 @@
-import type { webcrypto } from 'node:crypto';
+import { generateKeyPairSync, type webcrypto } from 'node:crypto';
 import { MlsTlsError } from '@mlstls/codec';
 import { issueCertificate, type TestPki, testPki, toPem } from '@mlstls/test-support';
 import { type CiphersuiteName, getCiphersuiteFromName, getCiphersuiteImpl } from 'ts-mls';
@@ -88,7 +88,7 @@ describe('x509CredentialFromJwk refuses', () => {
     expect(other.code).toBe('ERR_MLSTLS_INVALID_ARGUMENT');
   });
 
-  it('RSA and other curves: ERR_MLSTLS_UNSUPPORTED', async () => {
+  it('RSA, secp256k1 and X25519: ERR_MLSTLS_UNSUPPORTED', async () => {
     const rsa = (await crypto.subtle.generateKey(
       {
         name: 'RSASSA-PKCS1-v1_5',
@@ -103,14 +103,21 @@ describe('x509CredentialFromJwk refuses', () => {
     expect(thrown(() => x509CredentialFromJwk([pki.server.der], rsaJwk)).code).toBe(
       'ERR_MLSTLS_UNSUPPORTED',
     );
-    const p384 = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, [
-      'sign',
-      'verify',
-    ])) as webcrypto.CryptoKeyPair;
-    const p384Jwk = await crypto.subtle.exportKey('jwk', p384.privateKey);
-    expect(thrown(() => x509CredentialFromJwk([pki.server.der], p384Jwk)).code).toBe(
+    // P-384, P-521 and Ed448 sign MLS too (signature-schemes.test.ts); these curves do not.
+    const k256 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey;
+    const k256Jwk = k256.export({ format: 'jwk' });
+    expect(k256Jwk.crv).toBe('secp256k1');
+    expect(thrown(() => x509CredentialFromJwk([pki.server.der], k256Jwk)).code).toBe(
       'ERR_MLSTLS_UNSUPPORTED',
     );
+    const x25519Jwk = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' });
+    expect(thrown(() => x509CredentialFromJwk([pki.server.der], x25519Jwk)).code).toBe(
+      'ERR_MLSTLS_UNSUPPORTED',
+    );
+    const k256Pem = k256.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const k256Error = await rejected(loadX509Credential({ cert: pki.server.pem, key: k256Pem }));
+    expect(k256Error.code).toBe('ERR_MLSTLS_UNSUPPORTED');
+    expect(k256Error.message).toContain('on 1.3.132.0.10');
     const rsaPkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', rsa.privateKey));
     const error = await rejected(
       loadX509Credential({ cert: pki.server.pem, key: toPem('PRIVATE KEY', rsaPkcs8) }),

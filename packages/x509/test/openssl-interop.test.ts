@@ -1,12 +1,13 @@
-// Certificates made by the openssl CLI in the run (RSA, RSA-PSS, ECDSA P-384, Ed25519), as real
-// deployments make them: the chain verifies, and describeCertificate agrees with node:crypto.
+// Certificates made by the openssl CLI in the run (RSA, RSA-PSS, ECDSA P-256/384/521, Ed25519,
+// Ed448), as real deployments make them: the chain verifies, and describeCertificate agrees with
+// node:crypto.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MlsTlsError } from '@mlstls/codec';
-import { testPki } from '@mlstls/test-support';
+import { issueCertificate, testPki } from '@mlstls/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeCertificates,
@@ -189,6 +190,79 @@ beforeAll(() => {
     'root',
     odd,
   );
+  // The MLS signature schemes of suites 4 to 7: a P-384 root (ECDSA SHA-384) -> P-521
+  // intermediate -> P-384 leaf (ECDSA SHA-512), and an Ed448 root -> Ed448 and P-521 leaves.
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-384',
+    '-nodes',
+    '-keyout',
+    'p384-root.key',
+    '-out',
+    'p384-root.pem',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=OpenSSL P-384 Root',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-sha384',
+  );
+  issue(
+    'p521-int',
+    '/CN=OpenSSL P-521 Intermediate',
+    ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521'],
+    'p384-root',
+    CA_EXTENSIONS,
+    ['-sha384'],
+  );
+  issue(
+    'p384-leaf',
+    '/CN=P-384 leaf',
+    ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'],
+    'p521-int',
+    'subjectAltName=DNS:localhost\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
+    ['-sha512'],
+  );
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ed448',
+    '-nodes',
+    '-keyout',
+    'ed448-root.key',
+    '-out',
+    'ed448-root.pem',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=OpenSSL Ed448 Root',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  );
+  issue(
+    'ed448-leaf',
+    '/CN=Ed448 leaf',
+    ['-newkey', 'ed448'],
+    'ed448-root',
+    'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n',
+  );
+  issue(
+    'p521-leaf',
+    '/CN=P-521 leaf',
+    ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-521'],
+    'ed448-root',
+    'keyUsage=critical,digitalSignature\n',
+  );
   // Several openssl processes, one of them an RSA key generation: seconds on a loaded runner.
 }, 60_000);
 
@@ -274,8 +348,78 @@ describe('openssl-made chains verify', () => {
   });
 });
 
+describe('openssl-made P-384, P-521 and Ed448 keys sign MLS', () => {
+  const cases = [
+    {
+      name: 'p384-leaf',
+      chain: ['p521-int'],
+      anchor: 'p384-root',
+      algorithm: 'P384',
+      purpose: 'server',
+    },
+    { name: 'ed448-leaf', chain: [], anchor: 'ed448-root', algorithm: 'Ed448', purpose: 'client' },
+    { name: 'p521-leaf', chain: [], anchor: 'ed448-root', algorithm: 'P521', purpose: 'server' },
+  ] as const;
+  for (const { name, chain, anchor, algorithm, purpose } of cases) {
+    it(`${name}: openssl's PKCS#8 key loads as a ${algorithm} credential, and its chain verifies`, async () => {
+      const credential = await loadX509Credential({
+        cert: [read(`${name}.pem`), ...chain.map((ca) => read(`${ca}.pem`))],
+        key: read(`${name}.key`),
+      });
+      expect(credential.signatureAlgorithm).toBe(algorithm);
+      const leaf = await verifyCertificateChain(credential.credential.certificates, {
+        anchors: TrustAnchors.from(read(`${anchor}.pem`)),
+        now: Date.now(),
+        purpose,
+        signaturePublicKey: credential.signaturePublicKey,
+      });
+      expect(leaf.raw).toEqual(credential.credential.certificates[0]);
+      expect(leaf.issuerCertificate?.subject.CN).toBe(
+        new X509Certificate(read(`${chain[0] ?? anchor}.pem`)).subject.replace(/^CN=/, ''),
+      );
+    });
+  }
+
+  it('openssl verify accepts P-384, P-521 and Ed448 chains of the test issuer', async () => {
+    for (const keyType of ['P-384', 'P-521', 'Ed448'] as const) {
+      const root = await issueCertificate({ subject: `${keyType} root`, ca: true, keyType });
+      const intermediate = await issueCertificate({
+        subject: `${keyType} intermediate`,
+        issuer: root,
+        ca: true,
+        keyType,
+      });
+      const leaf = await issueCertificate({
+        subject: 'localhost',
+        issuer: intermediate,
+        keyType,
+        dnsNames: ['localhost'],
+        extendedKeyUsage: ['serverAuth'],
+      });
+      write('t-root.pem', root.pem);
+      write('t-int.pem', intermediate.pem);
+      write('t-leaf.pem', leaf.pem);
+      openssl(
+        'verify',
+        '-x509_strict',
+        '-purpose',
+        'sslserver',
+        '-CAfile',
+        't-root.pem',
+        '-untrusted',
+        't-int.pem',
+        't-leaf.pem',
+      );
+    }
+  });
+});
+
 describe('describeCertificate agrees with node:crypto on openssl-made certificates', () => {
-  for (const name of ['root', 'ec', 'leaf', 'pss-root', 'pss-signed', 'odd']) {
+  const names = [
+    ...['root', 'ec', 'leaf', 'pss-root', 'pss-signed', 'odd'],
+    ...['p384-root', 'p521-int', 'p384-leaf', 'ed448-root', 'ed448-leaf', 'p521-leaf'],
+  ];
+  for (const name of names) {
     it(`${name}: subject, issuer, subjectAltName, validity, serial, fingerprints, infoAccess`, () => {
       const [der] = decodeCertificates(read(`${name}.pem`));
       const node = new X509Certificate(der!);
