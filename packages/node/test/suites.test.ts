@@ -8,7 +8,8 @@ import { SUPPORTED_CIPHERSUITES } from '@mlstls/state-machine';
 import { MemoryStore } from '@mlstls/storage';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateCredential, type MlsTlsSocket } from '../src/index.js';
-import { closeAll, connectTo, errorsOf, startServer } from './loopback.js';
+import { closeAll, connectClient, connectTo, errorsOf, startServer } from './loopback.js';
+import { issueCertificate, nodePki, pemChain } from './pki.js';
 
 afterEach(closeAll);
 
@@ -63,4 +64,49 @@ describe('every MLS ciphersuite over TCP', () => {
       expect(errorsOf(resumed)).toEqual([]);
     });
   }
+});
+
+// X.509 with each signature scheme of RFC 9420's suites: the leaf key is the MLS signature key
+// (docs/protocol.md section 4), issued under an Ed25519 root and a P-256 intermediate.
+describe('X.509 leaf keys of every signature scheme', () => {
+  it.each([
+    [1, 'Ed25519'],
+    [2, 'P-256'],
+    [4, 'Ed448'],
+    [5, 'P-521'],
+    [6, 'Ed448'],
+    [7, 'P-384'],
+  ] as const)(
+    'suite %i with a %s leaf: the chain and the name are checked, data flows, an update',
+    async (id, keyType) => {
+      const { root, intermediate } = await nodePki();
+      const leaf = await issueCertificate({
+        subject: `mlstls ${keyType} server`,
+        issuer: intermediate,
+        keyType,
+        dnsNames: ['localhost'],
+        extendedKeyUsage: ['serverAuth'],
+      });
+      const server = await startServer(
+        { key: leaf.keyPem, cert: pemChain(leaf, intermediate), ciphersuites: [id] },
+        (socket) => socket.on('data', (data: Buffer) => socket.write(data)),
+      );
+      const client = connectClient({
+        host: '127.0.0.1',
+        port: (server.address() as { port: number }).port,
+        servername: 'localhost',
+        ca: root.pem,
+        ciphersuite: id,
+      });
+      await once(client, 'secureConnect');
+      expect(client.authorized).toBe(true);
+      expect(client.getPeerCertificate()?.subject).toMatchObject({
+        CN: `mlstls ${keyType} server`,
+      });
+      await echoes(client, `over a ${keyType} certificate`);
+      await client.update();
+      await echoes(client, 'after the update');
+      expect(errorsOf(client)).toEqual([]);
+    },
+  );
 });

@@ -437,6 +437,31 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     });
   });
 
+  it('installs no post-quantum code unless asked, and names the package a suite lacks', async () => {
+    for (const optional of ['@hpke/ml-kem', '@hpke/hybridkem-x-wing', '@noble/post-quantum']) {
+      expect(await exists(join(project, 'node_modules', optional)), optional).toBe(false);
+    }
+    const script = [
+      "import { generateCredential } from 'mlstls';",
+      'try {',
+      '  await generateCredential({ ciphersuite: 83 });',
+      "  console.log('no error');",
+      '} catch (error) {',
+      "  console.log(error.code + ': ' + error.message);",
+      '}',
+    ].join('\n');
+    const asked = await run('node', ['--input-type=module', '-e', script], {
+      cwd: project,
+      timeout: RUN_TIMEOUT_MS,
+      env: userEnv(),
+    });
+    const report = describeRun('suite 83 without its package', asked);
+    expect(asked.code, report).toBe(0);
+    expect(asked.stdout, report).toMatch(
+      /^ERR_MLSTLS_UNSUPPORTED: MLS_256_XWING_AES256GCM_SHA512_Ed25519 needs @hpke\/hybridkem-x-wing@0\.7\.0 installed/m,
+    );
+  });
+
   it('npx mlstls demo runs and resumes', async () => {
     expect(await exists(join(project, 'node_modules/.bin/mlstls'))).toBe(true);
     const demo = await run('npx', ['mlstls', 'demo'], {
