@@ -93,6 +93,9 @@ export class MlsTlsServer extends Server {
             return made;
           })
         : Promise.resolve(credential);
+    // A credential that cannot be made (a suite whose package is missing, D93) is the 'error'
+    // of `listen()`; until then it must not count as unhandled.
+    this.#credentialReady.catch(() => {});
     this.on('connection', this.#accept);
     if (secureConnectionListener !== undefined) {
       this.on('secureConnection', secureConnectionListener);
@@ -132,7 +135,10 @@ export class MlsTlsServer extends Server {
     const credential = this.#credential;
     if (credential === undefined) {
       // Only reachable through an emitted 'connection': listening waits for the credential.
-      void this.#credentialReady.then(() => this.#accept(transport));
+      this.#credentialReady.then(
+        () => this.#accept(transport),
+        () => transport.destroy(),
+      );
       return;
     }
     const options = this.#options;

@@ -442,13 +442,18 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       expect(await exists(join(project, 'node_modules', optional)), optional).toBe(false);
     }
     const script = [
-      "import { generateCredential } from 'mlstls';",
+      "import { createServer, generateCredential } from 'mlstls';",
       'try {',
       '  await generateCredential({ ciphersuite: 83 });',
       "  console.log('no error');",
       '} catch (error) {',
       "  console.log(error.code + ': ' + error.message);",
       '}',
+      // A server that makes its own credential for the suite: listen() fails, nothing crashes.
+      'const server = createServer({ ciphersuites: [83] });',
+      'await new Promise((resolve) => setTimeout(resolve, 200));',
+      "server.on('error', (error) => console.log('server error ' + error.code));",
+      "server.listen(0, '127.0.0.1');",
     ].join('\n');
     const asked = await run('node', ['--input-type=module', '-e', script], {
       cwd: project,
@@ -460,6 +465,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     expect(asked.stdout, report).toMatch(
       /^ERR_MLSTLS_UNSUPPORTED: MLS_256_XWING_AES256GCM_SHA512_Ed25519 needs @hpke\/hybridkem-x-wing@0\.7\.0 installed/m,
     );
+    expect(asked.stdout, report).toMatch(/^server error ERR_MLSTLS_UNSUPPORTED$/m);
   });
 
   it('npx mlstls demo runs and resumes', async () => {
