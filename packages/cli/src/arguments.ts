@@ -12,6 +12,11 @@ export interface FlagSpec {
   readonly names: readonly string[];
   /** The value's placeholder in the usage text, such as `FILE`; absent for a switch. */
   readonly value?: string;
+  /**
+   * The value may be left out: at the end of the line or before another flag the flag is
+   * given as `true`, as a switch (`s_client -ciphersuites` lists the suites).
+   */
+  readonly optionalValue?: boolean;
   readonly help: string;
 }
 
@@ -45,11 +50,20 @@ export function parseArguments(
       flags.set(key, true);
       continue;
     }
-    const value = args[++i];
+    const value = args[i + 1];
+    if (spec.optionalValue === true && (value === undefined || isFlag(value))) {
+      flags.set(key, true);
+      continue;
+    }
+    i++;
     if (value === undefined) throw new UsageError(`${arg} needs a value (${spec.value})`);
     flags.set(key, value);
   }
   return { flags, positional };
+}
+
+function isFlag(arg: string): boolean {
+  return arg.startsWith('-') && arg !== '-';
 }
 
 /** A flag's value; a switch given where a value is expected cannot happen (see the specs). */
@@ -61,7 +75,9 @@ export function flagValue(flags: Flags, name: string): string | undefined {
 /** The usage text of a command: its synopsis, then one line per flag. */
 export function usage(synopsis: string, specs: readonly FlagSpec[]): string {
   const rows = specs.map((spec) => {
-    const left = `  ${spec.names.join(', ')}${spec.value === undefined ? '' : ` ${spec.value}`}`;
+    const value =
+      spec.value === undefined ? '' : spec.optionalValue ? ` [${spec.value}]` : ` ${spec.value}`;
+    const left = `  ${spec.names.join(', ')}${value}`;
     return `${left.padEnd(30)} ${spec.help}`;
   });
   return [`usage: ${synopsis}`, ...rows].join('\n');

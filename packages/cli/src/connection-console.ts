@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { MlsTlsError, type MlsTlsSocket } from '@mlstls/node';
 import { toHex } from './capture-decoder.js';
 import { describeError } from './record-format.js';
@@ -9,6 +10,8 @@ export interface Terminal {
   err(line: string): void;
   /** Received application data, as it came. */
   data(chunk: Buffer): void;
+  /** Where s_client and s_server read their lines and commands (default stdin). */
+  readonly input?: Readable;
 }
 
 export const processTerminal: Terminal = {
@@ -72,14 +75,17 @@ export type Command =
   | { readonly type: 'data'; readonly text: string };
 
 /**
- * Reads stdin line by line: `U` is a post-compromise-security update, `K` a key update, `Q`
- * quits; any other line is sent with its newline. `onEnd` is called at the end of stdin.
+ * Reads the terminal's input (stdin) line by line: `U` is a post-compromise-security update,
+ * `K` a key update, `Q` quits; any other line is sent with its newline. `onEnd` is called at
+ * the end of the input.
  */
 export function readCommands(
+  terminal: Terminal,
   onCommand: (command: Command) => void,
   onEnd?: () => void,
 ): { close(): void } {
-  const lines = createInterface({ input: process.stdin, terminal: false });
+  const input = terminal.input ?? process.stdin;
+  const lines = createInterface({ input, terminal: false });
   lines.on('line', (line) => {
     const command = line.trimEnd();
     if (command === 'U') onCommand({ type: 'update' });
@@ -92,7 +98,7 @@ export function readCommands(
     close: () => {
       lines.removeAllListeners('close');
       lines.close();
-      process.stdin.destroy();
+      input.destroy();
     },
   };
 }

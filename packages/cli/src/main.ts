@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { type FlagSpec, UsageError, usage } from './arguments.js';
+import { listCiphersuites } from './ciphersuites.js';
 import { errorLine, processTerminal, type Terminal } from './connection-console.js';
 import { DECODE_FLAGS, decode } from './decode-command.js';
 import { CLIENT_FLAGS, sClient } from './s-client.js';
@@ -16,15 +17,17 @@ const COMMANDS: Record<
   s_server: { synopsis: 'mlstls s_server [options]', flags: SERVER_FLAGS, run: sServer },
   s_client: { synopsis: 'mlstls s_client [options]', flags: CLIENT_FLAGS, run: sClient },
   decode: { synopsis: 'mlstls decode -keylog FILE CAPTURE', flags: DECODE_FLAGS, run: decode },
+  ciphersuites: { synopsis: 'mlstls ciphersuites', flags: [], run: ciphersuites },
   demo: { synopsis: 'mlstls demo', flags: [], run: demo },
 };
 
 const OVERVIEW = [
   'usage: mlstls <command> [options]',
-  '  s_server   an mlstls server, as openssl s_server',
-  '  s_client   an mlstls client, as openssl s_client',
-  '  decode     decrypt a -capture file with its -keylog file',
-  "  demo       the README's main job: handshake, updates, key update, resumption",
+  '  s_server      an mlstls server, as openssl s_server',
+  '  s_client      an mlstls client, as openssl s_client',
+  '  decode        decrypt a -capture file with its -keylog file',
+  '  ciphersuites  list the MLS suites and whether their optional packages are installed',
+  "  demo          the README's main job: handshake, updates, key update, resumption",
   'mlstls <command> -help for its options.',
 ].join('\n');
 
@@ -54,6 +57,11 @@ async function main(args: readonly string[], terminal: Terminal): Promise<number
     terminal.err(errorLine(error));
     return 1;
   }
+}
+
+function ciphersuites(args: readonly string[], terminal: Terminal): Promise<number> {
+  if (args.length > 0) throw new UsageError(`unexpected argument ${args[0]}`);
+  return listCiphersuites(terminal);
 }
 
 /** The demo's bound: every step waits on the network, so a hang must end the command. */

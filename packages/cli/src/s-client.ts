@@ -1,5 +1,6 @@
 import { connect as connectTcp } from 'node:net';
 import { connect, MlsTlsError, type MlsTlsSocket } from '@mlstls/node';
+import type { SuiteParameters } from '@mlstls/state-machine';
 import type { SessionStore } from '@mlstls/storage';
 import {
   type FlagSpec,
@@ -9,6 +10,7 @@ import {
   parseHex,
   parseHostPort,
 } from './arguments.js';
+import { listCiphersuites, parseCiphersuites } from './ciphersuites.js';
 import {
   closeGracefully,
   describeConnection,
@@ -40,6 +42,14 @@ export const CLIENT_FLAGS: readonly FlagSpec[] = [
   },
   { names: ['-verify_return_error'], help: 'fail when the server is not authenticated' },
   { names: ['-alpn'], value: 'a,b', help: 'ALPN protocols to offer' },
+  {
+    names: ['-ciphersuites'],
+    value: 'LIST',
+    optionalValue: true,
+    help:
+      'MLS suite to offer, an id or name (default 1); of an a:b list only the first is offered ' +
+      '(one suite per client_hello). Without LIST: list every suite and exit',
+  },
   { names: ['-reconnect'], help: 'reconnect 5 times, resuming, then stay on the last' },
   {
     names: ['-store'],
@@ -62,12 +72,15 @@ const RECONNECTS = 5;
  */
 export async function sClient(args: readonly string[], terminal: Terminal): Promise<number> {
   const { flags } = parseArguments(args, CLIENT_FLAGS);
+  if (flags.get('-ciphersuites') === true) return listCiphersuites(terminal);
   const { host = 'localhost', port } = parseHostPort(
     flagValue(flags, '-connect') ?? 'localhost:4433',
     '-connect',
   );
+  // One suite per client_hello (docs/protocol.md D18): the first of the list.
+  const suite = parseCiphersuites(flags)?.[0];
   const store = openStore(flagValue(flags, '-store'));
-  const dial = dialer(flags, host, port, store, terminal);
+  const dial = dialer(flags, suite, host, port, store, terminal);
   try {
     const connections = flags.has('-reconnect') ? 1 + RECONNECTS : 1;
     let socket: MlsTlsSocket | undefined;
@@ -90,6 +103,7 @@ export async function sClient(args: readonly string[], terminal: Terminal): Prom
 /** Opens the `n`th connection; resolves once its handshake is complete. */
 function dialer(
   flags: Flags,
+  suite: SuiteParameters | undefined,
   host: string,
   port: number,
   store: SessionStore,
@@ -104,6 +118,7 @@ function dialer(
   const options = {
     ...endpointOptions(flags),
     host,
+    ...(suite === undefined ? {} : { ciphersuite: suite.id }),
     ...(servername === undefined ? {} : { servername }),
     ...(pin === undefined ? {} : { peerSignaturePublicKey: parseHex(pin, '-pin') }),
     // openssl s_client goes on after a failed verification and says so; -verify_return_error
@@ -170,10 +185,14 @@ function interact(socket: MlsTlsSocket, terminal: Terminal): Promise<number> {
       terminal.err(errorLine(error));
     });
     const quit = () => void closeGracefully(socket);
-    const commands = readCommands((command) => {
-      if (command.type === 'quit') quit();
-      else runCommand(socket, command, terminal);
-    }, quit);
+    const commands = readCommands(
+      terminal,
+      (command) => {
+        if (command.type === 'quit') quit();
+        else runCommand(socket, command, terminal);
+      },
+      quit,
+    );
     socket.once('close', () => {
       commands.close();
       terminal.out('DONE');

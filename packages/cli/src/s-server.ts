@@ -2,6 +2,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type MlsTlsSocket } from '@mlstls/node';
 import { type FlagSpec, flagValue, parseArguments, parseHostPort } from './arguments.js';
 import { toHex } from './capture-decoder.js';
+import { listCiphersuites, parseCiphersuites } from './ciphersuites.js';
 import {
   closeGracefully,
   describeConnection,
@@ -29,6 +30,14 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
   { names: ['-Verify'], help: 'ask for a client certificate; refuse a client without a good one' },
   { names: ['-alpn'], value: 'a,b', help: 'ALPN protocols, most preferred first' },
   {
+    names: ['-ciphersuites'],
+    value: 'LIST',
+    optionalValue: true,
+    help:
+      'MLS suites to accept, ids or names joined by ":" (default all); without -cert the ' +
+      'generated key fits the first. Without LIST: list every suite and exit',
+  },
+  {
     names: ['-store'],
     value: 'memory|sqlite:FILE',
     help: 'where sessions are kept (default memory)',
@@ -46,8 +55,10 @@ export const SERVER_FLAGS: readonly FlagSpec[] = [
  */
 export async function sServer(args: readonly string[], terminal: Terminal): Promise<number> {
   const { flags } = parseArguments(args, SERVER_FLAGS);
+  if (flags.get('-ciphersuites') === true) return listCiphersuites(terminal);
   const { host, port } = parseHostPort(flagValue(flags, '-accept') ?? '4433', '-accept');
   const options = endpointOptions(flags);
+  const suites = parseCiphersuites(flags);
   const store = openStore(flagValue(flags, '-store'));
   const keyLogPath = flagValue(flags, '-keylog');
   const capturePath = flagValue(flags, '-capture');
@@ -56,6 +67,8 @@ export async function sServer(args: readonly string[], terminal: Terminal): Prom
   const server = createServer({
     ...options,
     store,
+    // docs/protocol.md D18: the accepted list; the generated credential fits its first suite.
+    ...(suites === undefined ? {} : { ciphersuites: suites.map((suite) => suite.id) }),
     ...(flags.has('-verify') || flags.has('-Verify') ? { requestCert: true } : {}),
     ...(flags.has('-verify') && !flags.has('-Verify') ? { rejectUnauthorized: false } : {}),
   });
@@ -129,13 +142,15 @@ export async function sServer(args: readonly string[], terminal: Terminal): Prom
     const stop = async () => {
       if (stopping) return;
       stopping = true;
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
       commands.close();
       server.close();
       await Promise.all([...live].map((socket) => closeGracefully(socket)));
       await store.close();
       resolve(0);
     };
-    const commands = readCommands((command) => {
+    const commands = readCommands(terminal, (command) => {
       if (command.type === 'quit') {
         void stop();
       } else if (current === undefined) {
