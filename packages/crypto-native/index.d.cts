@@ -46,5 +46,5 @@ export function open(
 /** Frees the key's contexts (OpenSSL erases the key schedule). Later calls throw. */
 export function destroy(key: NativeKey): void;
 
-// Only what is marked `export` above is exported (a declaration file exports everything else too).
+// biome-ignore lint/complexity/noUselessEmptyExport: a declaration file without it exports every declaration, nativeKey included
 export {};
