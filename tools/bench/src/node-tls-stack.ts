@@ -26,22 +26,23 @@ export interface NodeTlsStack extends Stack {
 /**
  * node:tls as a fair baseline: one SecureContext for every client connection (a `ca` per
  * connect would cost about 0.4 ms each), TLS 1.3 only, and TLS_AES_128_GCM_SHA256 set on both
- * contexts (a `ciphers` connect option would be ignored beside `secureContext`). The client
- * verifies the certificate, as an mlstls client verifies the server's credential.
+ * contexts (a `ciphers` connect option would be ignored beside `secureContext`; `ciphers` sets
+ * another TLS 1.3 suite, for a baseline with another AEAD). The client verifies the certificate,
+ * as an mlstls client verifies the server's credential.
  */
-export function nodeTlsStack(): NodeTlsStack {
+export function nodeTlsStack(ciphers = TLS_SUITE): NodeTlsStack {
   const { key, cert } = ed25519Certificate();
   const clientContext = tls.createSecureContext({
     ca: cert,
     minVersion: 'TLSv1.3',
     maxVersion: 'TLSv1.3',
-    ciphers: TLS_SUITE,
+    ciphers,
   });
   return {
-    name: 'node:tls',
+    name: ciphers === TLS_SUITE ? 'node:tls' : `node:tls ${ciphers}`,
     listen(onConnection) {
       const server = tls.createServer(
-        { key, cert, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: TLS_SUITE },
+        { key, cert, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers },
         onConnection,
       );
       return new Promise<Listening>((resolve, reject) => {
