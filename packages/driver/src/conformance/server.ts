@@ -74,7 +74,13 @@ export interface ConformanceStats {
   readonly storedSessions: number;
   /** Bytes, after a garbage collection where the runtime allows one. */
   readonly rss: number;
+  /** Used heap and external memory (ArrayBuffers, native memory reported to V8). */
   readonly heap: number;
+  /**
+   * Heap pages V8 holds but no object uses (`heapTotal - heapUsed`): counted in `rss`, sized by
+   * V8's own heuristics, and handed back when V8 decides.
+   */
+  readonly heapFree: number;
 }
 
 /** A MemoryStore that counts the ids it holds. */
@@ -217,6 +223,7 @@ export async function serveConformance(binding: ConformanceBinding): Promise<voi
       storedSessions: store.size,
       rss: memory.rss,
       heap: memory.heapUsed + memory.external,
+      heapFree: memory.heapTotal - memory.heapUsed,
     };
     say({ stats });
   });
