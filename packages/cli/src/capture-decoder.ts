@@ -8,8 +8,11 @@ import {
   KeyUpdateRequest,
   MlsTlsError,
 } from '@mlstls/codec';
-import { hashLength } from '@mlstls/crypto';
-import { deriveApplicationSecrets, type KeyLogEntry } from '@mlstls/key-schedule';
+import {
+  deriveApplicationSecrets,
+  isMasterSecretLength,
+  type KeyLogEntry,
+} from '@mlstls/key-schedule';
 import {
   HandshakeReassembler,
   type OpenedRecord,
@@ -283,7 +286,7 @@ export class CaptureDecoder {
     if (candidates.length === 0) return undefined;
     for (const entry of candidates) {
       for (const suite of this.#suite === undefined ? RECORD_SUITES : [this.#suite]) {
-        if (!fitsMasterSecret(entry.masterSecret, suite)) continue;
+        if (!isMasterSecretLength(suite.hash, entry.masterSecret.length)) continue;
         const protector = protectorFor(entry, suite, state);
         let opened: OpenedRecord;
         try {
@@ -432,21 +435,6 @@ export class CaptureDecoder {
     state.protector?.destroy();
     state.protector = undefined;
   }
-}
-
-/**
- * The 64 bytes of `master_secret[e]` where the suite's MLS KDF is HKDF-SHA512 under a SHA-256
- * or SHA-384 name (suites 77 to 80, docs/protocol.md section 3 and D93).
- */
-const MLS_KDF_NH_MAX = 64;
-
-/**
- * Whether a key log line's master secret can be of a suite with `suite`'s record hash: `Nh`
- * of its MLS KDF, which is the hash's length or, for the post-quantum suites, 64 bytes
- * (docs/protocol.md section 3, D93; `deriveApplicationSecrets` takes both).
- */
-function fitsMasterSecret(masterSecret: Uint8Array, suite: RecordSuite): boolean {
-  return masterSecret.length === hashLength(suite.hash) || masterSecret.length === MLS_KDF_NH_MAX;
 }
 
 /** The protector of `state`'s sender for `entry`'s epoch, at the direction's generation. */

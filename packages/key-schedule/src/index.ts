@@ -11,6 +11,7 @@ export {
   deriveApplicationSecrets,
   deriveTrafficKeys,
   exportKeyingMaterial,
+  isMasterSecretLength,
   MASTER_SECRET_EXPORTER_LABEL,
   nextTrafficSecret,
   type TrafficKeys,

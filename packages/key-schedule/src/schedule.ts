@@ -1,5 +1,11 @@
 import { MlsTlsError } from '@mlstls/codec';
-import { type AeadAlgorithm, aeadParameters, hashLength, resolveProvider } from '@mlstls/crypto';
+import {
+  type AeadAlgorithm,
+  aeadParameters,
+  type HashAlgorithm,
+  hashLength,
+  resolveProvider,
+} from '@mlstls/crypto';
 import { EMPTY, emptyTranscriptHash, expandLabel, type HashOptions } from './hkdf.js';
 
 /** The MLS-Exporter label of `master_secret[e]` (docs/protocol.md section 3). */
@@ -19,6 +25,15 @@ export interface ApplicationSecrets {
 const MLS_KDF_NH_MAX = 64;
 
 /**
+ * Whether `length` bytes can be `master_secret[e]` of a suite whose record hash is `hash`: `Nh`
+ * of its MLS KDF, the hash's own length or, for the post-quantum suites whose KDF is
+ * HKDF-SHA512 under a SHA-256 or SHA-384 name, 64 (docs/protocol.md section 3, D93).
+ */
+export function isMasterSecretLength(hash: HashAlgorithm, length: number): boolean {
+  return length === hashLength(hash) || length === MLS_KDF_NH_MAX;
+}
+
+/**
  * The epoch derivation of docs/protocol.md section 3: from `master_secret[e]` (the MLS exporter's
  * output), the two traffic secrets of generation 0 and the exporter master secret. The caller
  * erases `masterSecret` once this returns, as the profile asks.
@@ -32,9 +47,7 @@ export function deriveApplicationSecrets(
   const provider = resolveProvider(options.provider);
   const { hash, masterSecret } = options;
   const length = hashLength(hash);
-  // Nh is the MLS KDF's output length: the hash's own, but for the post-quantum suites whose
-  // KDF is HKDF-SHA512 under a SHA-256 or SHA-384 name (docs/protocol.md section 3, D93).
-  if (masterSecret.length !== length && masterSecret.length !== MLS_KDF_NH_MAX) {
+  if (!isMasterSecretLength(hash, masterSecret.length)) {
     throw new MlsTlsError(
       'ERR_MLSTLS_INVALID_ARGUMENT',
       `master secret must be ${length} or ${MLS_KDF_NH_MAX} bytes`,
