@@ -13,20 +13,56 @@
 // ciphertext followed by tag. The KDF of each suite, and of its KEM, is HKDF with the suite's
 // hash, whose Nh is also the size of the MLS secrets and of the record key schedule's secrets
 // (docs/protocol.md section 3); the record AEAD is the suite's. Peers may run either
-// implementation.
+// implementation. What this shares with the WebCrypto implementation (webcrypto-mls.ts) is
+// mls-common.ts.
 
-import { MlsTlsError } from '@mlstls/codec';
 import type {
   CiphersuiteImpl,
   CiphersuiteName,
-  Hash,
   Hpke,
-  Kdf,
   PrivateKey,
   PublicKey,
   Signature,
 } from 'ts-mls';
 import { CryptoError } from 'ts-mls/mlsError.js';
+import {
+  asCryptoError,
+  checkExpandLength,
+  checkNonce,
+  concatBytes,
+  type EcCurve,
+  ED448,
+  ED25519,
+  EMPTY,
+  eddsaSeed,
+  equalBytes,
+  HeldKeyCache,
+  hashOf,
+  hpkeSuiteId,
+  isScalar,
+  type KemName,
+  kdfOf,
+  kemSuiteId,
+  keyPairOf,
+  LABEL,
+  Labeled,
+  MLS_SUITES,
+  MODE_BASE,
+  NONCE_LENGTH,
+  type OkpCurve,
+  ownKey,
+  P256,
+  P384,
+  P521,
+  RecentKeyCache,
+  randomScalar,
+  type SignatureName,
+  type SuiteAlgorithms,
+  signingKeyError,
+  TAG_LENGTH,
+  X448,
+  X25519,
+} from './mls-common.js';
 import { nodeProvider } from './node.js';
 import { type AeadAlgorithm, aeadParameters, type HashAlgorithm, hashLength } from './provider.js';
 import { secureRandom } from './random.js';
@@ -52,88 +88,8 @@ function loadNodeModules(): NodeModules | undefined {
   return crypto && buffer ? { crypto, Buffer: buffer.Buffer } : undefined;
 }
 
-type KemName =
-  | 'DHKEM-X25519-HKDF-SHA256'
-  | 'DHKEM-P256-HKDF-SHA256'
-  | 'DHKEM-X448-HKDF-SHA512'
-  | 'DHKEM-P384-HKDF-SHA384'
-  | 'DHKEM-P521-HKDF-SHA512';
-type SignatureName = 'Ed25519' | 'Ed448' | 'P256' | 'P384' | 'P521';
-
-interface SuiteAlgorithms {
-  /**
-   * The suite's hash. Its KDF is HKDF with it, and so is its KEM's: in every suite here the
-   * DHKEM's hash is the suite's, so one hash serves the KEM and the key schedule.
-   */
-  readonly hash: HashAlgorithm;
-  readonly kem: KemName;
-  readonly aead: AeadAlgorithm;
-  /** The HPKE AEAD id (RFC 9180 section 7.3). */
-  readonly aeadId: number;
-  readonly signature: SignatureName;
-}
-
-/** The suites this module speaks. */
-const SUITES: Partial<Record<CiphersuiteName, SuiteAlgorithms>> = {
-  MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519: {
-    hash: 'sha256',
-    kem: 'DHKEM-X25519-HKDF-SHA256',
-    aead: 'aes-128-gcm',
-    aeadId: 0x0001,
-    signature: 'Ed25519',
-  },
-  MLS_128_DHKEMP256_AES128GCM_SHA256_P256: {
-    hash: 'sha256',
-    kem: 'DHKEM-P256-HKDF-SHA256',
-    aead: 'aes-128-gcm',
-    aeadId: 0x0001,
-    signature: 'P256',
-  },
-  MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519: {
-    hash: 'sha256',
-    kem: 'DHKEM-X25519-HKDF-SHA256',
-    aead: 'chacha20-poly1305',
-    aeadId: 0x0003,
-    signature: 'Ed25519',
-  },
-  MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448: {
-    hash: 'sha512',
-    kem: 'DHKEM-X448-HKDF-SHA512',
-    aead: 'aes-256-gcm',
-    aeadId: 0x0002,
-    signature: 'Ed448',
-  },
-  MLS_256_DHKEMP521_AES256GCM_SHA512_P521: {
-    hash: 'sha512',
-    kem: 'DHKEM-P521-HKDF-SHA512',
-    aead: 'aes-256-gcm',
-    aeadId: 0x0002,
-    signature: 'P521',
-  },
-  MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448: {
-    hash: 'sha512',
-    kem: 'DHKEM-X448-HKDF-SHA512',
-    aead: 'chacha20-poly1305',
-    aeadId: 0x0003,
-    signature: 'Ed448',
-  },
-  MLS_256_DHKEMP384_AES256GCM_SHA384_P384: {
-    hash: 'sha384',
-    kem: 'DHKEM-P384-HKDF-SHA384',
-    aead: 'aes-256-gcm',
-    aeadId: 0x0002,
-    signature: 'P384',
-  },
-};
-
-/** The HPKE KDF id of HKDF with each hash (RFC 9180 section 7.2). */
-const KDF_IDS: Readonly<Record<HashAlgorithm, number>> = {
-  sha256: 0x0001,
-  sha384: 0x0002,
-  sha512: 0x0003,
-};
-const TAG_LENGTH = 16;
-const NONCE_LENGTH = 12;
+/** The suites this module speaks: all of 1 to 7. */
+const SUITES: Partial<Record<CiphersuiteName, SuiteAlgorithms>> = MLS_SUITES;
 
 export interface NodeCiphersuiteOptions {
   /**
@@ -168,50 +124,9 @@ export function nodeCiphersuite(
   };
 }
 
-const encoder = new TextEncoder();
-const EMPTY = new Uint8Array(0);
-
-/** I2OSP(value, 2). */
-function twoBytes(value: number): Uint8Array {
-  return Uint8Array.of(value >>> 8, value & 0xff);
-}
-
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const joined = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    joined.set(part, at);
-    at += part.length;
-  }
-  return joined;
-}
-
-function fromHex(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length / 2);
-  for (let i = 0; i < bytes.length; i++)
-    bytes[i] = Number.parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
-  return difference === 0;
-}
-
 /** A plain Uint8Array over a Buffer that node:crypto allocated for this result alone. */
 function view(buffer: Uint8Array): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
-/** GCM would take any IV length; both AEADs here are defined for 12-byte nonces only. */
-function checkNonce(nonce: Uint8Array): void {
-  if (nonce.length !== NONCE_LENGTH) {
-    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `an AEAD nonce is ${NONCE_LENGTH} bytes`);
-  }
 }
 
 /** The suite's hash, HMAC and HKDF with it, and its AEAD, through @mlstls/crypto. */
@@ -245,9 +160,7 @@ class Primitives {
 
   /** HKDF-Expand of the concatenation of `info`, without joining it. */
   expand(prk: Uint8Array, info: readonly Uint8Array[], length: number): Uint8Array {
-    if (!Number.isSafeInteger(length) || length < 0 || length > 255 * this.hashLength) {
-      throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', `HKDF-Expand of ${length} bytes`);
-    }
+    checkExpandLength(length, this.hashLength);
     const okm = new Uint8Array(length);
     let block: Uint8Array = EMPTY;
     for (let counter = 1, at = 0; at < length; counter++) {
@@ -327,48 +240,8 @@ class Primitives {
 /** Any bytes in base64url: Node wants a string `x` in a private OKP JWK, and ignores it. */
 const UNUSED_OKP_X = 'A'.repeat(43);
 
-/** A curve of RFC 7748 or RFC 8032, whose keys are strings of bytes. */
-interface OkpCurve {
-  readonly name: 'Ed25519' | 'Ed448' | 'X25519' | 'X448';
-  /** The length of a raw private key (an EdDSA seed, an unclamped X scalar) and of a public key. */
-  readonly keyLength: number;
-  /** The PKCS#8 header of a private key (RFC 8410), as WebCrypto and OpenSSL export it. */
-  readonly pkcs8Prefix: Uint8Array;
-}
-
-const X25519: OkpCurve = {
-  name: 'X25519',
-  keyLength: 32,
-  pkcs8Prefix: fromHex('302e020100300506032b656e04220420'),
-};
-const X448: OkpCurve = {
-  name: 'X448',
-  keyLength: 56,
-  pkcs8Prefix: fromHex('3046020100300506032b656f043a0438'),
-};
-
-function hashOf(primitives: Primitives): Hash {
-  return {
-    digest: async (data) => primitives.digest(data),
-    mac: async (key, data) => primitives.hmac(key, data),
-    verifyMac: async (key, mac, data) => equalBytes(primitives.hmac(key, data), mac),
-  };
-}
-
-function kdfOf(primitives: Primitives): Kdf {
-  return {
-    extract: async (salt, ikm) => primitives.extract(salt, ikm),
-    expand: async (prk, info, length) => primitives.expand(prk, [info], length),
-    size: primitives.hashLength,
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Signatures
-
-function signingKeyError(what: string): MlsTlsError {
-  return new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', what);
-}
 
 /** A signing key as node:crypto holds it, and the bytes of its public key. */
 interface SigningKey {
@@ -377,70 +250,18 @@ interface SigningKey {
 }
 
 /**
- * Key objects by the array ts-mls holds the key in. Importing a key costs more than using it
- * (Ed25519: about 85 us to import a private key, 54 us to sign), and ts-mls passes the same array
- * for every signature of a group state, as a server passes the same credential for every
- * connection. An entry keeps a copy of the bytes and is used only while they still match, so a
- * key changed in place is imported again.
- */
-class KeyCache<Key> {
-  readonly #entries = new WeakMap<Uint8Array, { readonly bytes: Uint8Array; readonly key: Key }>();
-
-  get(bytes: Uint8Array, make: (bytes: Uint8Array) => Key): Key {
-    const entry = this.#entries.get(bytes);
-    if (entry !== undefined && equalBytes(entry.bytes, bytes)) return entry.key;
-    const key = make(bytes);
-    this.put(bytes, key);
-    return key;
-  }
-
-  /** Remembers `key` as the one `bytes` hold. */
-  put(bytes: Uint8Array, key: Key): void {
-    this.#entries.set(bytes, { bytes: bytes.slice(), key });
-  }
-}
-
-/** Public keys kept by `PublicKeyCache`. */
-const PUBLIC_KEYS = 256;
-
-/**
- * Public key objects by the key's bytes, the most recently used `PUBLIC_KEYS` of them. Unlike
- * private keys, public ones may be looked up by content: a peer's key comes in a new array
- * each time its group state is decoded (every resumption and every stored update).
- */
-class PublicKeyCache {
-  readonly #keys = new Map<string, KeyObject | undefined>();
-
-  get(
-    bytes: Uint8Array,
-    make: (bytes: Uint8Array) => KeyObject | undefined,
-  ): KeyObject | undefined {
-    let name = '';
-    for (const byte of bytes) name += String.fromCharCode(byte);
-    if (this.#keys.has(name)) {
-      const key = this.#keys.get(name);
-      this.#keys.delete(name);
-      this.#keys.set(name, key);
-      return key;
-    }
-    const key = make(bytes);
-    if (this.#keys.size >= PUBLIC_KEYS) this.#keys.delete(this.#keys.keys().next().value!);
-    this.#keys.set(name, key);
-    return key;
-  }
-}
-
-/**
  * The key objects of one signature scheme. Process-wide, one per scheme: a key object holds
- * nothing that depends on who asks for it.
+ * nothing that depends on who asks for it. Importing costs more than signing (Ed25519: about
+ * 85 us to import a private key, 54 us to sign), and a server passes the same credential for
+ * every connection.
  */
 interface SchemeKeys {
-  readonly signing: KeyCache<SigningKey>;
-  readonly verifying: PublicKeyCache;
+  readonly signing: HeldKeyCache<SigningKey>;
+  readonly verifying: RecentKeyCache<KeyObject | undefined>;
 }
 
 function schemeKeys(): SchemeKeys {
-  return { signing: new KeyCache(), verifying: new PublicKeyCache() };
+  return { signing: new HeldKeyCache(), verifying: new RecentKeyCache() };
 }
 
 /** How many (public key, message, signature) triples `VerifiedSignatures` keeps. */
@@ -540,8 +361,7 @@ export function withHandshakeMemory(cs: CiphersuiteImpl): CiphersuiteImpl {
 }
 
 /** An EdDSA curve (RFC 8032): pure EdDSA, an empty Ed448 context, as @noble signs. */
-interface EdCurve extends OkpCurve {
-  readonly name: 'Ed25519' | 'Ed448';
+interface EdCurve extends OkpCurve<'Ed25519' | 'Ed448'> {
   /**
    * What keygen emits: the PKCS#8 of the seed (Ed25519: what ts-mls's default emits on Node,
    * through WebCrypto) or the raw seed (Ed448: what it emits through @noble, the only form
@@ -551,20 +371,8 @@ interface EdCurve extends OkpCurve {
   readonly keys: SchemeKeys;
 }
 
-const ED25519: EdCurve = {
-  name: 'Ed25519',
-  keyLength: 32,
-  pkcs8Prefix: fromHex('302e020100300506032b657004220420'),
-  keygenPkcs8: true,
-  keys: schemeKeys(),
-};
-const ED448: EdCurve = {
-  name: 'Ed448',
-  keyLength: 57,
-  pkcs8Prefix: fromHex('3047020100300506032b6571043b0439'),
-  keygenPkcs8: false,
-  keys: schemeKeys(),
-};
+const NODE_ED25519: EdCurve = { ...ED25519, keygenPkcs8: true, keys: schemeKeys() };
+const NODE_ED448: EdCurve = { ...ED448, keygenPkcs8: false, keys: schemeKeys() };
 
 /** The signature scheme `name` of a suite. */
 function signatureFor(
@@ -574,15 +382,15 @@ function signatureFor(
 ): Signature {
   switch (name) {
     case 'Ed25519':
-      return eddsaSignature(primitives, ED25519, randomBytes);
+      return eddsaSignature(primitives, NODE_ED25519, randomBytes);
     case 'Ed448':
-      return eddsaSignature(primitives, ED448, randomBytes);
+      return eddsaSignature(primitives, NODE_ED448, randomBytes);
     case 'P256':
-      return ecdsaSignature(primitives, P256, randomBytes);
+      return ecdsaSignature(primitives, NODE_P256, randomBytes);
     case 'P384':
-      return ecdsaSignature(primitives, P384, randomBytes);
+      return ecdsaSignature(primitives, NODE_P384, randomBytes);
     case 'P521':
-      return ecdsaSignature(primitives, P521, randomBytes);
+      return ecdsaSignature(primitives, NODE_P521, randomBytes);
   }
 }
 
@@ -597,19 +405,6 @@ function eddsaSignature(
 ): Signature {
   const { crypto } = primitives.node;
   const { pkcs8Prefix, keyLength } = curve;
-  const seedOf = (signKey: Uint8Array): Uint8Array => {
-    if (signKey.length === keyLength) return signKey;
-    if (
-      signKey.length === pkcs8Prefix.length + keyLength &&
-      equalBytes(signKey.subarray(0, pkcs8Prefix.length), pkcs8Prefix)
-    ) {
-      return signKey.subarray(pkcs8Prefix.length);
-    }
-    throw signingKeyError(
-      `an ${curve.name} signing key is a ${keyLength}-byte seed or its ` +
-        `${pkcs8Prefix.length + keyLength}-byte PKCS#8`,
-    );
-  };
   const signingKey = (seed: Uint8Array): SigningKey => {
     const key = primitives.okpPrivateKey(curve, seed);
     return { key, publicKey: primitives.okpPublicBytes(crypto.createPublicKey(key)) };
@@ -617,7 +412,7 @@ function eddsaSignature(
   return signatureOf(
     {
       signingKey: (signKey) =>
-        curve.keys.signing.get(signKey, (bytes) => signingKey(seedOf(bytes))),
+        curve.keys.signing.get(signKey, (bytes) => signingKey(eddsaSeed(curve, bytes))),
       verifyingKey: (publicKey) =>
         curve.keys.verifying.get(publicKey, (bytes) => {
           if (bytes.length !== keyLength) return undefined;
@@ -640,72 +435,15 @@ function eddsaSignature(
   );
 }
 
-/** A NIST prime curve, for ECDSA and DHKEM. */
-interface EcCurve {
-  readonly jwkName: 'P-256' | 'P-384' | 'P-521';
+/** A NIST prime curve as node:crypto knows it, with its signature keys. */
+interface NodeEcCurve extends EcCurve {
   readonly opensslName: 'prime256v1' | 'secp384r1' | 'secp521r1';
-  /** The length of a scalar and of a coordinate: Nsk, and (Npk - 1) / 2. */
-  readonly scalarLength: number;
-  /** The order n of the base point. */
-  readonly order: bigint;
-  /** The mask of the first byte of a DeriveKeyPair candidate (RFC 9180 section 7.1.3). */
-  readonly bitmask: number;
-  /** ECDSA's hash with this curve (RFC 9420's suites: SHA-256, SHA-384, SHA-512). */
-  readonly hash: HashAlgorithm;
-  /**
-   * Whether an HPKE private key shorter than a scalar is taken, left-padded with zeros, as
-   * ts-mls's default does for P-521 only: some implementations drop the leading zero byte of
-   * a 521-bit scalar (mlswg/mls-implementations issue 176).
-   */
-  readonly padsShortPrivateKeys: boolean;
   readonly keys: SchemeKeys;
 }
 
-const P256: EcCurve = {
-  jwkName: 'P-256',
-  opensslName: 'prime256v1',
-  scalarLength: 32,
-  order: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
-  bitmask: 0xff,
-  hash: 'sha256',
-  padsShortPrivateKeys: false,
-  keys: schemeKeys(),
-};
-const P384: EcCurve = {
-  jwkName: 'P-384',
-  opensslName: 'secp384r1',
-  scalarLength: 48,
-  order:
-    0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
-  bitmask: 0xff,
-  hash: 'sha384',
-  padsShortPrivateKeys: false,
-  keys: schemeKeys(),
-};
-const P521: EcCurve = {
-  jwkName: 'P-521',
-  opensslName: 'secp521r1',
-  scalarLength: 66,
-  order:
-    0x01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
-  bitmask: 0x01,
-  hash: 'sha512',
-  padsShortPrivateKeys: true,
-  keys: schemeKeys(),
-};
-
-function bigintOf(bytes: Uint8Array): bigint {
-  let value = 0n;
-  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
-  return value;
-}
-
-/** Whether `scalar` (big-endian, of the curve's length) is a valid private key: 0 < scalar < n. */
-function isScalar(curve: EcCurve, scalar: Uint8Array): boolean {
-  if (scalar.length !== curve.scalarLength) return false;
-  const value = bigintOf(scalar);
-  return value > 0n && value < curve.order;
-}
+const NODE_P256: NodeEcCurve = { ...P256, opensslName: 'prime256v1', keys: schemeKeys() };
+const NODE_P384: NodeEcCurve = { ...P384, opensslName: 'secp384r1', keys: schemeKeys() };
+const NODE_P521: NodeEcCurve = { ...P521, opensslName: 'secp521r1', keys: schemeKeys() };
 
 /**
  * The uncompressed point of a public key of `curve` given compressed or uncompressed, or
@@ -713,7 +451,7 @@ function isScalar(curve: EcCurve, scalar: Uint8Array): boolean {
  */
 function uncompressedPoint(
   crypto: NodeCrypto,
-  curve: EcCurve,
+  curve: NodeEcCurve,
   point: Uint8Array,
 ): Uint8Array | undefined {
   if (point.length === 1 + 2 * curve.scalarLength && point[0] === 0x04) return point;
@@ -741,7 +479,7 @@ function uncompressedPoint(
  */
 function ecdsaSignature(
   primitives: Primitives,
-  curve: EcCurve,
+  curve: NodeEcCurve,
   randomBytes: (length: number) => Uint8Array,
 ): Signature {
   const { crypto } = primitives.node;
@@ -754,7 +492,7 @@ function ecdsaSignature(
   };
   const jwk = (point: Uint8Array) => ({
     kty: 'EC',
-    crv: curve.jwkName,
+    crv: curve.name,
     x: base64Url(point.subarray(1, 1 + scalarLength)),
     y: base64Url(point.subarray(1 + scalarLength, 1 + 2 * scalarLength)),
   });
@@ -764,9 +502,7 @@ function ecdsaSignature(
       signingKey: (signKey) =>
         curve.keys.signing.get(signKey, (scalar) => {
           if (!isScalar(curve, scalar)) {
-            throw signingKeyError(
-              `a ${curve.jwkName} signing key is a ${scalarLength}-byte scalar`,
-            );
+            throw signingKeyError(`a ${curve.name} signing key is a ${scalarLength}-byte scalar`);
           }
           const publicKey = publicPoint(scalar);
           const key = crypto.createPrivateKey({
@@ -790,12 +526,7 @@ function ecdsaSignature(
         crypto.verify(hash, message, { key, dsaEncoding: 'der' }, signature),
     },
     async () => {
-      // Masked as DeriveKeyPair masks: a 66-byte P-521 draw is otherwise a scalar once in 128.
-      let signKey: Uint8Array;
-      do {
-        signKey = randomBytes(scalarLength).slice();
-        signKey[0]! &= curve.bitmask;
-      } while (!isScalar(curve, signKey));
+      const signKey = randomScalar(curve, randomBytes);
       return { signKey, publicKey: publicPoint(signKey) };
     },
   );
@@ -803,43 +534,6 @@ function ecdsaSignature(
 
 // ---------------------------------------------------------------------------------------------
 // HPKE (RFC 9180), base mode, single shot: what ts-mls's `Hpke` asks for.
-
-const HPKE_V1 = encoder.encode('HPKE-v1');
-const MODE_BASE = Uint8Array.of(0x00);
-const LABEL = {
-  dkpPrk: encoder.encode('dkp_prk'),
-  sk: encoder.encode('sk'),
-  candidate: encoder.encode('candidate'),
-  eaePrk: encoder.encode('eae_prk'),
-  sharedSecret: encoder.encode('shared_secret'),
-  pskIdHash: encoder.encode('psk_id_hash'),
-  infoHash: encoder.encode('info_hash'),
-  secret: encoder.encode('secret'),
-  key: encoder.encode('key'),
-  baseNonce: encoder.encode('base_nonce'),
-  exp: encoder.encode('exp'),
-  sec: encoder.encode('sec'),
-};
-
-/** LabeledExtract and LabeledExpand (RFC 9180 section 4) under one suite_id. */
-class Labeled {
-  readonly #primitives: Primitives;
-  readonly #suiteId: Uint8Array;
-
-  constructor(primitives: Primitives, suiteId: Uint8Array) {
-    this.#primitives = primitives;
-    this.#suiteId = suiteId;
-  }
-
-  extract(salt: Uint8Array, label: Uint8Array, ikm: Uint8Array): Uint8Array {
-    return this.#primitives.extract(salt, HPKE_V1, this.#suiteId, label, ikm);
-  }
-
-  expand(prk: Uint8Array, label: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    const info_ = [twoBytes(length), HPKE_V1, this.#suiteId, label, info];
-    return this.#primitives.expand(prk, info_, length);
-  }
-}
 
 /** A KEM key as ts-mls holds it: opaque, typed as a WebCrypto key by ts-mls's interface. */
 class KemPublicKey<Handle> {
@@ -881,10 +575,6 @@ interface DhGroup<Private, Public> {
   dh(privateKey: KemPrivateKey<Private, Public>, publicKey: KemPublicKey<Public>): Uint8Array;
 }
 
-function kemSuiteId(kemId: number): Uint8Array {
-  return concatBytes(encoder.encode('KEM'), twoBytes(kemId));
-}
-
 /** The DHKEM `name` of a suite, with the suite's primitives (its hash is the KEM's). */
 function kemFor(name: KemName, primitives: Primitives): DhGroup<unknown, unknown> {
   switch (name) {
@@ -893,11 +583,11 @@ function kemFor(name: KemName, primitives: Primitives): DhGroup<unknown, unknown
     case 'DHKEM-X448-HKDF-SHA512':
       return new OkpKem(primitives, X448, 0x0021);
     case 'DHKEM-P256-HKDF-SHA256':
-      return new EcKem(primitives, P256, 0x0010);
+      return new EcKem(primitives, NODE_P256, 0x0010);
     case 'DHKEM-P384-HKDF-SHA384':
-      return new EcKem(primitives, P384, 0x0011);
+      return new EcKem(primitives, NODE_P384, 0x0011);
     case 'DHKEM-P521-HKDF-SHA512':
-      return new EcKem(primitives, P521, 0x0012);
+      return new EcKem(primitives, NODE_P521, 0x0012);
   }
 }
 
@@ -911,11 +601,11 @@ class OkpKem implements DhGroup<KeyObject, KeyObject> {
   readonly publicKeyLength: number;
   readonly privateKeyLength: number;
   readonly #primitives: Primitives;
-  readonly #curve: OkpCurve;
+  readonly #curve: OkpCurve<'X25519' | 'X448'>;
   readonly #crypto: NodeCrypto;
-  readonly #labeled: Labeled;
+  readonly #labeled: Labeled<Uint8Array>;
 
-  constructor(primitives: Primitives, curve: OkpCurve, kemId: number) {
+  constructor(primitives: Primitives, curve: OkpCurve<'X25519' | 'X448'>, kemId: number) {
     this.kemId = kemId;
     this.publicKeyLength = curve.keyLength;
     this.privateKeyLength = curve.keyLength;
@@ -971,11 +661,11 @@ class EcKem implements DhGroup<ECDH, undefined> {
   readonly kemId: number;
   readonly publicKeyLength: number;
   readonly privateKeyLength: number;
-  readonly #curve: EcCurve;
+  readonly #curve: NodeEcCurve;
   readonly #crypto: NodeCrypto;
-  readonly #labeled: Labeled;
+  readonly #labeled: Labeled<Uint8Array>;
 
-  constructor(primitives: Primitives, curve: EcCurve, kemId: number) {
+  constructor(primitives: Primitives, curve: NodeEcCurve, kemId: number) {
     this.kemId = kemId;
     this.publicKeyLength = 1 + 2 * curve.scalarLength;
     this.privateKeyLength = curve.scalarLength;
@@ -997,12 +687,12 @@ class EcKem implements DhGroup<ECDH, undefined> {
       candidate[0]! &= this.#curve.bitmask;
       if (isScalar(this.#curve, candidate)) return this.privateKey(candidate);
     }
-    throw new CryptoError(`DeriveKeyPair found no ${this.#curve.jwkName} scalar`);
+    throw new CryptoError(`DeriveKeyPair found no ${this.#curve.name} scalar`);
   }
 
   publicKey(bytes: Uint8Array): KemPublicKey<undefined> {
     if (bytes.length !== this.publicKeyLength || bytes[0] !== 0x04) {
-      throw new CryptoError(`a ${this.#curve.jwkName} HPKE key is an uncompressed point`);
+      throw new CryptoError(`a ${this.#curve.name} HPKE key is an uncompressed point`);
     }
     // Throws unless the point is on the curve.
     this.#crypto.ECDH.convertKey(
@@ -1022,7 +712,7 @@ class EcKem implements DhGroup<ECDH, undefined> {
       scalar.set(bytes, this.privateKeyLength - bytes.length);
     }
     if (!isScalar(this.#curve, scalar)) {
-      throw new CryptoError(`a ${this.#curve.jwkName} HPKE private key is a scalar below n`);
+      throw new CryptoError(`a ${this.#curve.name} HPKE private key is a scalar below n`);
     }
     const ecdh = this.#crypto.createECDH(this.#curve.opensslName);
     ecdh.setPrivateKey(scalar);
@@ -1038,24 +728,12 @@ class EcKem implements DhGroup<ECDH, undefined> {
 type AnyPrivateKey = KemPrivateKey<unknown, unknown>;
 type AnyPublicKey = KemPublicKey<unknown>;
 
-/** A failure on input that came from the peer is ts-mls's `CryptoError` (alert decrypt_error). */
-function asCryptoError(what: string, error: unknown): CryptoError {
-  if (error instanceof CryptoError) return error;
-  return new CryptoError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
-}
-
 function ownPrivateKey(key: PrivateKey): AnyPrivateKey {
-  if (!(key instanceof KemPrivateKey)) {
-    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'an HPKE key of another implementation');
-  }
-  return key;
+  return ownKey(key, KemPrivateKey);
 }
 
 function ownPublicKey(key: PublicKey): AnyPublicKey {
-  if (!(key instanceof KemPublicKey)) {
-    throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'an HPKE key of another implementation');
-  }
-  return key;
+  return ownKey(key, KemPublicKey);
 }
 
 /** The sender's and recipient's context, reduced to the secret the key schedule starts from. */
@@ -1070,8 +748,8 @@ class BaseModeHpke implements Hpke {
   readonly nonceLength = NONCE_LENGTH;
   readonly #primitives: Primitives;
   readonly #kem: DhGroup<unknown, unknown>;
-  readonly #kemLabeled: Labeled;
-  readonly #labeled: Labeled;
+  readonly #kemLabeled: Labeled<Uint8Array>;
+  readonly #labeled: Labeled<Uint8Array>;
   readonly #randomBytes: (length: number) => Uint8Array;
   /** LabeledExtract("", "psk_id_hash", ""): base mode has no PSK, so it never changes. */
   readonly #pskIdHash: Uint8Array;
@@ -1079,7 +757,7 @@ class BaseModeHpke implements Hpke {
    * The keys this instance exported, by the array it gave out: ts-mls exports a KeyPackage's
    * private keys and imports them again to join (an X25519 import costs about 40 us).
    */
-  readonly #exported = new KeyCache<AnyPrivateKey>();
+  readonly #exported = new HeldKeyCache<AnyPrivateKey>();
 
   constructor(
     primitives: Primitives,
@@ -1091,13 +769,7 @@ class BaseModeHpke implements Hpke {
     this.#primitives = primitives;
     this.#kem = kem;
     this.#kemLabeled = new Labeled(primitives, kemSuiteId(kem.kemId));
-    const suiteId = concatBytes(
-      encoder.encode('HPKE'),
-      twoBytes(kem.kemId),
-      twoBytes(KDF_IDS[primitives.hash]),
-      twoBytes(aeadId),
-    );
-    this.#labeled = new Labeled(primitives, suiteId);
+    this.#labeled = new Labeled(primitives, hpkeSuiteId(kem.kemId, primitives.hash, aeadId));
     this.#randomBytes = randomBytes;
     this.#pskIdHash = this.#labeled.extract(EMPTY, LABEL.pskIdHash, EMPTY);
   }
@@ -1259,18 +931,11 @@ class BaseModeHpke implements Hpke {
   }
 
   async deriveKeyPair(ikm: Uint8Array): Promise<{ privateKey: PrivateKey; publicKey: PublicKey }> {
-    return this.#keyPair(this.#kem.deriveKeyPair(ikm));
+    return keyPairOf(this.#kem.deriveKeyPair(ikm));
   }
 
   /** GenerateKeyPair as DeriveKeyPair(random(Nsk)), which RFC 9180 section 4 allows. */
   async generateKeyPair(): Promise<{ privateKey: PrivateKey; publicKey: PublicKey }> {
-    return this.#keyPair(this.#kem.deriveKeyPair(this.#randomBytes(this.#kem.privateKeyLength)));
-  }
-
-  #keyPair(key: AnyPrivateKey): { privateKey: PrivateKey; publicKey: PublicKey } {
-    return {
-      privateKey: key as unknown as PrivateKey,
-      publicKey: key.publicKey as unknown as PublicKey,
-    };
+    return keyPairOf(this.#kem.deriveKeyPair(this.#randomBytes(this.#kem.privateKeyLength)));
   }
 }
