@@ -57,7 +57,7 @@ async function run() {
     ca,
     // Checked against the certificate's names: 127.0.0.1 or localhost, as the page was opened.
     serverName: location.hostname,
-    provider: 'noble',
+    // No provider: the fastest the browser has, found by feature detection (WebCrypto).
     onEpoch: (epoch, cause) => {
       epochs.push([String(epoch), cause]);
       showEpochs();

@@ -60,7 +60,28 @@ export interface AeadKey {
   ): void;
   /** The plaintext of `ciphertext` (tag included), or `undefined` when it does not authenticate. */
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined;
-  /** Overwrites the key bytes this object holds. The key cannot be used afterwards. */
+  /**
+   * `seal`, asynchronously: the provider may run several at once (WebCrypto). It takes its
+   * copies of `nonce`, `aad` and `parts` before it returns, and writes into `out` when the
+   * promise resolves. A key that seals only synchronously has no `sealAsync`.
+   */
+  sealAsync?(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    parts: readonly Uint8Array[],
+    out: Uint8Array,
+    offset: number,
+  ): Promise<void>;
+  /** `open`, asynchronously, taking its copies before it returns, as `sealAsync`. */
+  openAsync?(
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    ciphertext: Uint8Array,
+  ): Promise<Uint8Array | undefined>;
+  /**
+   * Overwrites the key bytes this object holds. The key cannot be used afterwards; an
+   * asynchronous seal or open already started still completes.
+   */
   destroy(): void;
 }
 

@@ -9,15 +9,20 @@ import {
   nobleProvider,
   nodeProvider,
   resolveProvider,
+  webCryptoProvider,
 } from '../src/index.js';
 
 const hashes: HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
 const aeads = Object.keys(AEAD_PARAMETERS) as AeadAlgorithm[];
-/** node:crypto alone, @mlstls/crypto-native's AEAD where it built, and @noble. */
+/**
+ * node:crypto alone, @mlstls/crypto-native's AEAD where it built, @noble, and WebCrypto (whose
+ * synchronous calls are @noble's; its asynchronous ones are checked below).
+ */
 const providers = [
   nodeProvider('node:crypto'),
   ...(isNativeAeadAvailable() ? [nodeProvider('native')] : []),
   nobleProvider,
+  webCryptoProvider,
 ];
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
@@ -169,26 +174,99 @@ describe('resolveProvider', () => {
   });
 
   it('refuses an unknown provider name', () => {
-    expect(() => resolveProvider('webcrypto' as 'node')).toThrowError(
+    expect(() => resolveProvider('subtle' as 'node')).toThrowError(
       expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_ARGUMENT' }),
     );
   });
 });
 
-describe('where node:crypto is missing (browsers, workers)', () => {
-  it('the default is @noble, and asking for node is ERR_MLSTLS_UNSUPPORTED', async () => {
+describe('feature detection where node:crypto is missing (browsers, workers)', () => {
+  /** The package loaded afresh without node:crypto, and without WebCrypto if `subtle` is false. */
+  async function without(
+    subtle: boolean,
+    check: (fresh: typeof import('../src/index.js')) => void,
+  ) {
     vi.resetModules();
     const original = process.getBuiltinModule;
     (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
+    if (!subtle) vi.stubGlobal('crypto', {});
     try {
-      const fresh = await import('../src/index.js');
+      check(await import('../src/index.js'));
+    } finally {
+      process.getBuiltinModule = original;
+      vi.unstubAllGlobals();
+    }
+  }
+
+  it('the default is WebCrypto, and asking for node is ERR_MLSTLS_UNSUPPORTED', async () => {
+    await without(true, (fresh) => {
       expect(fresh.isNodeCryptoAvailable()).toBe(false);
-      expect(fresh.resolveProvider().name).toBe('noble');
+      expect(fresh.resolveProvider().name).toBe('webcrypto');
       expect(() => fresh.resolveProvider('node')).toThrowError(
         expect.objectContaining({ code: 'ERR_MLSTLS_UNSUPPORTED', alert: 80 }),
       );
+    });
+  });
+
+  it('without WebCrypto either, the default is @noble and webcrypto is ERR_MLSTLS_UNSUPPORTED', async () => {
+    await without(false, (fresh) => {
+      expect(fresh.isWebCryptoAvailable()).toBe(false);
+      expect(fresh.resolveProvider().name).toBe('noble');
+      expect(() => fresh.resolveProvider('webcrypto')).toThrowError(
+        expect.objectContaining({ code: 'ERR_MLSTLS_UNSUPPORTED', alert: 80 }),
+      );
+    });
+  });
+
+  it('in Deno the default is WebCrypto, though Deno has a node:crypto', async () => {
+    vi.stubGlobal('Deno', {});
+    try {
+      expect(resolveProvider().name).toBe('webcrypto');
     } finally {
-      process.getBuiltinModule = original;
+      vi.unstubAllGlobals();
     }
+    expect(resolveProvider().name).toBe('node');
+  });
+});
+
+describe('WebCrypto keys', () => {
+  const nonce = Uint8Array.from({ length: 12 }, (_, index) => index);
+  const aad = Uint8Array.of(23, 3, 3, 0, 42);
+
+  it.each(['aes-128-gcm', 'aes-256-gcm'] as const)(
+    '%s: asynchronous seal and open agree with node:crypto, also before the key is imported',
+    async (aead) => {
+      const keyBytes = new Uint8Array(AEAD_PARAMETERS[aead].keyLength).fill(7);
+      const parts = [Uint8Array.of(1, 2, 3), Uint8Array.of(23)];
+      const expected = new Uint8Array(4 + 16);
+      nodeProvider('node:crypto').aeadKey(aead, keyBytes).seal(nonce, aad, parts, expected, 0);
+      // Called at once: the key is still being imported, and the arguments change right after.
+      const key = webCryptoProvider.aeadKey(aead, keyBytes);
+      const out = new Uint8Array(2 + expected.length);
+      const mutable = [Uint8Array.of(1, 2, 3), Uint8Array.of(23)];
+      const noncex = nonce.slice();
+      const sealed = key.sealAsync!(noncex, aad, mutable, out, 2);
+      mutable[0]!.fill(0);
+      noncex.fill(0);
+      await sealed;
+      expect(hex(out.subarray(2))).toBe(hex(expected));
+      expect(await key.openAsync!(nonce, aad, expected)).toEqual(Uint8Array.of(1, 2, 3, 23));
+      const forged = expected.slice();
+      forged[0]! ^= 1;
+      expect(await key.openAsync!(nonce, aad, forged)).toBeUndefined();
+      // An operation started before destroy() finishes; none starts after it.
+      const late = key.openAsync!(nonce, aad, expected);
+      key.destroy();
+      expect(await late).toEqual(Uint8Array.of(1, 2, 3, 23));
+      expect(() => key.openAsync!(nonce, aad, expected)).toThrowError(
+        expect.objectContaining({ code: 'ERR_MLSTLS_INVALID_STATE' }),
+      );
+    },
+  );
+
+  it('ChaCha20-Poly1305, which WebCrypto lacks, is a synchronous @noble key', () => {
+    const key = webCryptoProvider.aeadKey('chacha20-poly1305', new Uint8Array(32));
+    expect(key.sealAsync).toBeUndefined();
+    expect(key.openAsync).toBeUndefined();
   });
 });

@@ -44,7 +44,7 @@ export async function connect(options: ConnectOptions): Promise<MlsTlsConn> {
       ...(credential === undefined ? {} : { credential }),
       ...(onKeyLog === undefined ? {} : { onKeyLog }),
       ca: anchorsOf(options),
-      provider: 'noble',
+      ...(options.provider === undefined ? {} : { provider: options.provider }),
       serverName: options.serverName ?? hostname,
       ...(options.store === undefined
         ? {}

@@ -32,7 +32,10 @@ export class MlsTlsListener implements AsyncIterable<MlsTlsConn> {
     const made = credentialOf(options).then(
       (credential) =>
         credential ??
-        generateCredential({ ciphersuite: options.ciphersuites?.[0] ?? 1, provider: 'noble' }),
+        generateCredential({
+          ciphersuite: options.ciphersuites?.[0] ?? 1,
+          ...(options.provider === undefined ? {} : { provider: options.provider }),
+        }),
     );
     made.catch(() => {}); // reported by accept()
     this.#credential = made;
@@ -89,7 +92,6 @@ export class MlsTlsListener implements AsyncIterable<MlsTlsConn> {
       credential,
       ...(onKeyLog === undefined ? {} : { onKeyLog }),
       ca: anchorsOf(this.#options),
-      provider: 'noble',
     });
     return new MlsTlsConn(stream, () => conn);
   }

@@ -5,10 +5,17 @@ import { loadX509Credential, TrustAnchors } from '@mlstls/x509';
 
 /**
  * What `connect()` and `listen()` both take: `Deno.connectTls`'s and `Deno.listenTls`'s
- * certificate options (PEM text), and the options of `@mlstls/streams` but `ca` and
- * `provider` (always `'noble'`: the portable crypto).
+ * certificate options (PEM text), and the options of `@mlstls/streams` but `ca`.
  */
 export interface DenoSharedOptions extends Omit<SharedOptions, 'ca' | 'provider'> {
+  /**
+   * The crypto: `'webcrypto'` (the default where `crypto.subtle` exists, as it does in every
+   * Deno: records several at a time, MLS suites 1, 2, 5 and 7 on WebCrypto) or `'noble'` (pure
+   * JavaScript), or a provider of your own. Deno's node:crypto (`'node'`) works but seals
+   * records at about a fifth of WebCrypto's speed. `HandshakeInfo.crypto` says which MLS
+   * implementation ran.
+   */
+  readonly provider?: SharedOptions['provider'];
   /**
    * This end's certificate chain, leaf first, PEM. Its leaf's key is the MLS signature key:
    * Ed25519 for suites 1 and 3, P-256 for suite 2.

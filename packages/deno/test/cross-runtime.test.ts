@@ -171,11 +171,11 @@ describe('Node and Deno', () => {
     };
     const first = await run();
     expect(first.socket.isSessionReused()).toBe(false);
-    expect(first.handshake).toEqual({ resumed: false, crypto: 'portable' });
+    expect(first.handshake).toEqual({ resumed: false, crypto: 'webcrypto' });
     expectAgreement(first.result, 1);
     const second = await run();
     expect(second.socket.isSessionReused()).toBe(true);
-    expect(second.handshake).toEqual({ resumed: true, crypto: 'portable' });
+    expect(second.handshake).toEqual({ resumed: true, crypto: 'webcrypto' });
     // The first connection ended in epoch 3; resuming makes a new one.
     expectAgreement(second.result, 4);
   });
@@ -205,10 +205,10 @@ describe('Node and Deno', () => {
     });
     type Connection = ScriptResult & { resumed: boolean; crypto: string; authorized: boolean };
     const first = await deno.next<Connection>('connection');
-    expect(first).toMatchObject({ resumed: false, crypto: 'portable', authorized: true });
+    expect(first).toMatchObject({ resumed: false, crypto: 'webcrypto', authorized: true });
     expectAgreement(first, 1);
     const second = await deno.next<Connection>('connection');
-    expect(second).toMatchObject({ resumed: true, crypto: 'portable', authorized: true });
+    expect(second).toMatchObject({ resumed: true, crypto: 'webcrypto', authorized: true });
     expectAgreement(second, 4);
     expect(await within(deno.exited, WAIT, 'deno to exit')).toBe(0);
     expect(reused).toEqual([false, true]);
@@ -251,14 +251,18 @@ describe('Node and Deno', () => {
     },
   );
 
+  // The client forces the pure-JavaScript provider; the server runs on WebCrypto, its default.
   it('Deno against Deno, with a pinned basic credential, writes MLSTLS_KEYLOGFILE', async () => {
     const keyLog = join(dir, 'keys.log');
     const server = startDeno({ mode: 'serve' }, { MLSTLS_KEYLOGFILE: keyLog });
     const { port, key: pin } = await server.next<{ port: number; key: string }>('listening');
-    const client = startDeno({ mode: 'client', port, pin, connections: 2 });
+    const client = startDeno({ mode: 'client', port, pin, connections: 2, provider: 'noble' });
     type Connection = ScriptResult & { resumed: boolean; crypto: string };
     const first = await client.next<Connection>('connection');
     expect(first).toMatchObject({ resumed: false, crypto: 'portable' });
+    expect(await server.next<{ crypto: string }>('handshake')).toMatchObject({
+      crypto: 'webcrypto',
+    });
     expectAgreement(first, 1);
     const second = await client.next<Connection>('connection');
     expect(second).toMatchObject({ resumed: true, crypto: 'portable' });

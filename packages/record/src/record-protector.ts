@@ -57,6 +57,36 @@ function recordLength(content: Uint8Array, padding: number): number {
   return RecordLimits.headerLength + content.length + 1 + padding + TAG_LENGTH;
 }
 
+/** The inner content type and its padding, after the content (RFC 8446 5.2). */
+function trailerOf(contentType: ContentType, padding: number): Uint8Array {
+  if (padding === 0) return TYPE_TRAILERS[contentType]!;
+  const trailer = new Uint8Array(1 + padding);
+  trailer[0] = contentType;
+  return trailer;
+}
+
+/** The content and type of an opened TLSInnerPlaintext, checked (see `RecordProtector.open`). */
+function innerPlaintext(plaintext: Uint8Array | undefined): OpenedRecord {
+  if (plaintext === undefined) {
+    throw new MlsTlsError('ERR_MLSTLS_BAD_RECORD_MAC', 'record failed to authenticate');
+  }
+  if (plaintext.length > RecordLimits.maxPlaintext + 1) {
+    throw new MlsTlsError(
+      'ERR_MLSTLS_RECORD_OVERFLOW',
+      `inner plaintext of ${plaintext.length} bytes`,
+    );
+  }
+  let end = plaintext.length - 1;
+  while (end >= 0 && plaintext[end] === 0) end--;
+  if (end < 0) {
+    throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'inner plaintext of only zeros');
+  }
+  const contentType = plaintext[end]! as ContentType;
+  const content = plaintext.subarray(0, end);
+  checkContent(contentType, content, 'peer');
+  return { contentType, content };
+}
+
 /**
  * One nonce buffer per length for every protector of the process: a nonce is written and used
  * within one synchronous `seal` or `open` (the providers copy it before they return), so an
@@ -171,6 +201,65 @@ export class RecordProtector {
     content: Uint8Array,
     padding = 0,
   ): number {
+    const total = this.#startSeal(out, offset, contentType, content, padding);
+    this.#key.seal(
+      this.#nextNonce(),
+      out.subarray(offset, offset + RecordLimits.headerLength),
+      [content, trailerOf(contentType, padding)],
+      out,
+      offset + RecordLimits.headerLength,
+    );
+    this.#advance();
+    return total;
+  }
+
+  /**
+   * True when the key seals and opens asynchronously (the WebCrypto provider): then
+   * `sealIntoAsync` and `openAsync` let several records be in flight at once.
+   */
+  get asynchronous(): boolean {
+    return this.#key.sealAsync !== undefined && this.#key.openAsync !== undefined;
+  }
+
+  /**
+   * `sealInto`, asynchronously. The record's sequence number is taken now, so records are
+   * numbered in the order of the calls whenever they finish, and a key change afterwards does
+   * not reach them (they are sealed under the key of the call). `out` holds the record
+   * (`5 + content.length + 1 + padding + 16` bytes) once the promise resolves; `content` may
+   * change as soon as this returns.
+   */
+  sealIntoAsync(
+    out: Uint8Array,
+    offset: number,
+    contentType: ContentType,
+    content: Uint8Array,
+    padding = 0,
+  ): Promise<void> {
+    const key = this.#key;
+    if (key.sealAsync === undefined) {
+      this.sealInto(out, offset, contentType, content, padding);
+      return Promise.resolve();
+    }
+    this.#startSeal(out, offset, contentType, content, padding);
+    const sealed = key.sealAsync(
+      this.#nextNonce(),
+      out.subarray(offset, offset + RecordLimits.headerLength),
+      [content, trailerOf(contentType, padding)],
+      out,
+      offset + RecordLimits.headerLength,
+    );
+    this.#advance();
+    return sealed;
+  }
+
+  /** Checks a record to seal and writes its header; returns the record's whole length. */
+  #startSeal(
+    out: Uint8Array,
+    offset: number,
+    contentType: ContentType,
+    content: Uint8Array,
+    padding: number,
+  ): number {
     this.#use('seal');
     checkContent(contentType, content);
     const total = recordLength(content, padding);
@@ -193,19 +282,6 @@ export class RecordProtector {
     out[offset + 2] = LEGACY_RECORD_VERSION & 0xff;
     out[offset + 3] = length >>> 8;
     out[offset + 4] = length & 0xff;
-    let trailer = TYPE_TRAILERS[contentType]!;
-    if (padding > 0) {
-      trailer = new Uint8Array(1 + padding);
-      trailer[0] = contentType;
-    }
-    this.#key.seal(
-      this.#nextNonce(),
-      out.subarray(offset, offset + RecordLimits.headerLength),
-      [content, trailer],
-      out,
-      offset + RecordLimits.headerLength,
-    );
-    this.#advance();
     return total;
   }
 
@@ -217,6 +293,37 @@ export class RecordProtector {
    * legacy_record_version other than 0x0303 or a length that does not match the header.
    */
   open(record: Uint8Array): OpenedRecord {
+    this.#startOpen(record);
+    const plaintext = this.#key.open(
+      this.#nextNonce(),
+      record.subarray(0, RecordLimits.headerLength),
+      record.subarray(RecordLimits.headerLength),
+    );
+    if (plaintext !== undefined) this.#advance();
+    return innerPlaintext(plaintext);
+  }
+
+  /**
+   * `open`, asynchronously, with the same errors (a rejection). The sequence number is taken
+   * now, as in `sealIntoAsync`: records opened one after another may be in flight together.
+   * Once the key changes (`nextGeneration`), the results of records opened before are those of
+   * the old key: a caller that opened ahead of a key_update opens those records again.
+   */
+  openAsync(record: Uint8Array): Promise<OpenedRecord> {
+    const key = this.#key;
+    if (key.openAsync === undefined) return Promise.resolve(this.open(record));
+    this.#startOpen(record);
+    const opened = key.openAsync(
+      this.#nextNonce(),
+      record.subarray(0, RecordLimits.headerLength),
+      record.subarray(RecordLimits.headerLength),
+    );
+    this.#advance();
+    return opened.then(innerPlaintext);
+  }
+
+  /** The checks of a record before it is opened (see `open`). */
+  #startOpen(record: Uint8Array): void {
     this.#use('open');
     const header = decodeRecord(record);
     if (header.contentType !== ContentType.application_data) {
@@ -237,30 +344,6 @@ export class RecordProtector {
     if (header.length < TAG_LENGTH + 1) {
       throw new MlsTlsError('ERR_MLSTLS_BAD_RECORD_MAC', 'protected record too short for a tag');
     }
-    const plaintext = this.#key.open(
-      this.#nextNonce(),
-      record.subarray(0, RecordLimits.headerLength),
-      record.subarray(RecordLimits.headerLength),
-    );
-    if (plaintext === undefined) {
-      throw new MlsTlsError('ERR_MLSTLS_BAD_RECORD_MAC', 'record failed to authenticate');
-    }
-    this.#advance();
-    if (plaintext.length > RecordLimits.maxPlaintext + 1) {
-      throw new MlsTlsError(
-        'ERR_MLSTLS_RECORD_OVERFLOW',
-        `inner plaintext of ${plaintext.length} bytes`,
-      );
-    }
-    let end = plaintext.length - 1;
-    while (end >= 0 && plaintext[end] === 0) end--;
-    if (end < 0) {
-      throw new MlsTlsError('ERR_MLSTLS_UNEXPECTED_MESSAGE', 'inner plaintext of only zeros');
-    }
-    const contentType = plaintext[end]! as ContentType;
-    const content = plaintext.subarray(0, end);
-    checkContent(contentType, content, 'peer');
-    return { contentType, content };
   }
 
   /**

@@ -3,6 +3,7 @@
 import { MlsTlsError } from '@mlstls/codec';
 import type { CryptoProvider } from '@mlstls/crypto';
 import { nodeCiphersuite } from '@mlstls/crypto/mls';
+import { webCryptoCiphersuite } from '@mlstls/crypto/webcrypto-mls';
 import {
   type CiphersuiteImpl,
   type CiphersuiteName,
@@ -33,39 +34,56 @@ import { findSuite } from './suites.js';
 
 /**
  * Which implementation ts-mls runs on: node:crypto's (`@mlstls/crypto/mls`, several times
- * faster) or ts-mls's own portable one (WebCrypto and @noble), which is what Deno, browsers and
- * workers use.
+ * faster), WebCrypto's (`@mlstls/crypto/webcrypto-mls`, what Deno and browsers make fast), or
+ * ts-mls's own portable one (WebCrypto and @noble), for the suites the others lack and for
+ * runtimes without either.
  */
-export type MlsImplementation = 'node' | 'portable';
+export type MlsImplementation = 'node' | 'webcrypto' | 'portable';
 
 const implementations = new Map<string, Promise<CiphersuiteImpl>>();
 
 /**
  * The MLS implementation that goes with a record layer provider: node:crypto's with the `node`
- * provider, the portable one with any other (D54).
+ * provider, WebCrypto's with the `webcrypto` one, the portable one with any other (D54, D94).
  */
 export function mlsImplementationFor(provider: CryptoProvider): MlsImplementation {
-  return provider.name === 'node' ? 'node' : 'portable';
+  if (provider.name === 'node') return 'node';
+  return provider.name === 'webcrypto' ? 'webcrypto' : 'portable';
 }
 
-const nodeHas = new Map<CiphersuiteName, boolean>();
+const implemented = new Map<string, boolean>();
 
 /**
- * The implementation suite `name` runs on with `provider`: node:crypto's where the provider is
- * `node` and `@mlstls/crypto/mls` implements the suite, else the portable one (the post-quantum
- * suites, D93). `HandshakeInfo.crypto` reports it.
+ * The implementation suite `name` runs on with `provider`: the provider's (see
+ * `mlsImplementationFor`) where it implements the suite, else the portable one (the
+ * post-quantum suites, D93; suites 3 and 6 in WebCrypto, which has no ChaCha20-Poly1305).
+ * `HandshakeInfo.crypto` reports it.
  */
 export function mlsImplementationRunning(
   provider: CryptoProvider,
   name: CiphersuiteName,
 ): MlsImplementation {
-  if (mlsImplementationFor(provider) === 'portable') return 'portable';
-  let has = nodeHas.get(name);
+  const wanted = mlsImplementationFor(provider);
+  if (wanted === 'portable') return 'portable';
+  const key = `${wanted} ${name}`;
+  let has = implemented.get(key);
   if (has === undefined) {
-    has = nodeCiphersuite(name) !== undefined;
-    nodeHas.set(name, has);
+    has = ownCiphersuite(name, wanted) !== undefined;
+    implemented.set(key, has);
   }
-  return has ? 'node' : 'portable';
+  return has ? wanted : 'portable';
+}
+
+/** The node:crypto or WebCrypto implementation of `name`, where it has one. */
+function ownCiphersuite(
+  name: CiphersuiteName,
+  implementation: MlsImplementation,
+  randomBytes?: (length: number) => Uint8Array,
+): CiphersuiteImpl | undefined {
+  const options = randomBytes === undefined ? {} : { randomBytes };
+  if (implementation === 'node') return nodeCiphersuite(name, options);
+  if (implementation === 'webcrypto') return webCryptoCiphersuite(name, options);
+  return undefined;
 }
 
 /**
@@ -90,8 +108,7 @@ export function loadCiphersuite(
   const key = `${implementation} ${name}`;
   let loaded = byKind.get(key);
   if (loaded === undefined) {
-    const seeded =
-      implementation === 'node' ? nodeCiphersuite(name, { randomBytes: random }) : undefined;
+    const seeded = ownCiphersuite(name, implementation, random);
     loaded =
       seeded !== undefined
         ? Promise.resolve(seeded)
@@ -111,7 +128,8 @@ const withRandom = new WeakMap<
 
 /**
  * The one implementation of `name` per process and kind, with the platform's randomness. The
- * `node` kind falls back to the portable one where the runtime has no node:crypto.
+ * `node` and `webcrypto` kinds fall back to the portable one where the runtime lacks them or
+ * they lack the suite.
  */
 export function sharedCiphersuite(
   name: CiphersuiteName,
@@ -120,8 +138,8 @@ export function sharedCiphersuite(
   const key = `${implementation} ${name}`;
   let shared = implementations.get(key);
   if (shared === undefined) {
-    const native = implementation === 'node' ? nodeCiphersuite(name) : undefined;
-    shared = native ? Promise.resolve(native) : portableCiphersuite(name);
+    const own = ownCiphersuite(name, implementation);
+    shared = own ? Promise.resolve(own) : portableCiphersuite(name);
     implementations.set(key, shared);
     // A suite whose optional package is missing may be installed later in the process's life.
     shared.catch(() => implementations.delete(key));

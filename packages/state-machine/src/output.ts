@@ -23,9 +23,10 @@ export interface HandshakeInfo {
   /** Whether the connection resumed a stored session (docs/protocol.md section 6). */
   readonly resumed: boolean;
   /**
-   * The MLS crypto the connection runs on: node:crypto (`node`), or the portable WebCrypto and
-   * `@noble` implementation (`portable`) that Deno and browsers use (the `provider` option), and
-   * that runs the post-quantum suites everywhere (D93).
+   * The MLS crypto the connection runs on: node:crypto (`node`), WebCrypto (`webcrypto`, the
+   * default in Deno and browsers), or ts-mls's portable WebCrypto and `@noble` implementation
+   * (`portable`), which runs the suites the others lack (the post-quantum suites everywhere, D93)
+   * and `provider: 'noble'`. The record layer runs on the same provider (D54, D94).
    */
   readonly crypto: MlsImplementation;
   /**

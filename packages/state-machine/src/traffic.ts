@@ -111,6 +111,11 @@ export class TrafficKeys {
     return this.#send!;
   }
 
+  /** The receiving protector; only call once `canReceive`. */
+  get receiver(): RecordProtector {
+    return this.#receive!;
+  }
+
   open(record: Uint8Array): OpenedRecord {
     return this.#receive!.open(record);
   }

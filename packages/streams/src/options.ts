@@ -67,9 +67,11 @@ export interface SharedOptions extends ConnectionCallbacks {
   /** Decides whether the peer's credential is acceptable (see the state machine's rules). */
   readonly verifyPeer?: EndpointOptions['verifyPeer'];
   /**
-   * The crypto: `'noble'` (portable: `@noble` and WebCrypto, for record layer and MLS), `'node'`,
-   * or a provider of your own. Default: the state machine's, node:crypto where the runtime has
-   * it, else `'noble'`. Deno has a node:crypto too; pass `'noble'` there (`@mlstls/deno` does).
+   * The crypto of the record layer and of MLS: `'node'` (node:crypto), `'webcrypto'`
+   * (`crypto.subtle`, records several at a time), `'noble'` (pure JavaScript, for runtimes with
+   * neither), or a provider of your own. Default: the fastest the runtime has, found by feature
+   * detection (D94): node:crypto in Node and Bun, WebCrypto in Deno and browsers.
+   * `HandshakeInfo.crypto` says which MLS implementation ran.
    */
   readonly provider?: EndpointOptions['provider'];
   /**

@@ -114,7 +114,7 @@ describe('@mlstls/streams in headless Chromium against a Node server, over a Web
     expect(result.handshake).toEqual({
       epoch: '1',
       ciphersuite: 'MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519',
-      crypto: 'portable',
+      crypto: 'webcrypto',
       authorized: true,
       subject: 'mlstls browser example server',
     });

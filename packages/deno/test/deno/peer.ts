@@ -31,6 +31,8 @@ interface PeerConfig {
   readonly redisUrl?: string;
   /** The client's suite for each connection, in turn, each stored under its own session id. */
   readonly ciphersuites?: number[];
+  /** The crypto provider, when not the default (WebCrypto). */
+  readonly provider?: 'noble' | 'webcrypto' | 'node';
 }
 
 const mlstls = (await import(
@@ -61,6 +63,7 @@ const certificates = {
   ...(cert === undefined || key === undefined ? {} : { cert, key }),
   ...(ca === undefined ? {} : { caCerts: [ca] }),
   ...(config.alpnProtocols === undefined ? {} : { alpnProtocols: config.alpnProtocols }),
+  ...(config.provider === undefined ? {} : { provider: config.provider }),
 };
 
 const commanded = (conn: MlsTls.MlsTlsConn): Commanded => ({
