@@ -1,4 +1,4 @@
-// MLS ciphersuites on WebCrypto (`globalThis.crypto.subtle`) alone, for ts-mls: suites 1
+// MLS ciphersuites on WebCrypto (`globalThis.crypto.subtle`), for ts-mls: suites 1
 // (X25519, Ed25519, AES-128-GCM, SHA-256), 2 (P-256, AES-128-GCM, SHA-256), 5 (P-521,
 // AES-256-GCM, SHA-512) and 7 (P-384, AES-256-GCM, SHA-384): every suite whose algorithms the
 // Web Cryptography API (with its Secure Curves additions) has. No node: module is imported, so
@@ -8,9 +8,8 @@
 // Unlike ts-mls's default, which imports every key again for each operation and signs ECDSA
 // with @noble, keys here are imported once and kept (HMAC, HKDF, AES and signing keys by the
 // array that holds them, checked against a copy; public keys by content, the last 256), and
-// ECDSA is WebCrypto's. Every WebCrypto call is an asynchronous round trip, so the KDF that
-// ts-mls sees is HMAC (`subtle.sign('HMAC')`) block by block, while inside HPKE a
-// LabeledExtract followed by LabeledExpand of the extracted key alone is one HKDF `deriveBits`.
+// ECDSA is WebCrypto's. The hash, HMAC and HKDF are @noble's: a WebCrypto call is a round trip
+// to another thread that costs more than a small hash itself (see `Primitives`).
 //
 // The bytes are the node:crypto implementation's (mls.ts), hence ts-mls's: raw X25519 and
 // Ed25519 keys (an Ed25519 signing key is the 32-byte seed or its 48-byte PKCS#8), raw
@@ -20,6 +19,9 @@
 // mls-common.ts.
 
 import { MlsTlsError } from '@mlstls/codec';
+import { expand as hkdfExpand, extract as hkdfExtract } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import type {
   CiphersuiteImpl,
   CiphersuiteName,
@@ -87,6 +89,9 @@ const SUITES: Partial<Record<CiphersuiteName, SuiteAlgorithms<WebKemName, WebSig
   MLS_256_DHKEMP521_AES256GCM_SHA512_P521: MLS_SUITES.MLS_256_DHKEMP521_AES256GCM_SHA512_P521,
   MLS_256_DHKEMP384_AES256GCM_SHA384_P384: MLS_SUITES.MLS_256_DHKEMP384_AES256GCM_SHA384_P384,
 };
+
+/** The hash functions of `Primitives` (see there). */
+const NOBLE_HASHES = { sha256, sha384, sha512 } as const;
 
 /** WebCrypto's name of each hash. */
 const WEB_HASH: Readonly<Record<HashAlgorithm, string>> = {
@@ -191,92 +196,67 @@ function recentImport<Value>(
   });
 }
 
-/** The suite's hash, HMAC and HKDF with it, and its AEAD, on WebCrypto. */
+/**
+ * The suite's hash, HMAC and HKDF with it (on `@noble/hashes`), and its AEAD (on WebCrypto).
+ *
+ * The hash functions are not WebCrypto's: each WebCrypto call is a round trip to another thread,
+ * about 35 us in Deno 2.9 even for a 200-byte SHA-256 (measured here), while a handshake makes a
+ * few hundred small hash, HMAC and HKDF calls that @noble answers in a few microseconds each,
+ * synchronously. Asymmetric operations and the AEAD, where WebCrypto's native code pays for its
+ * round trip, stay on WebCrypto.
+ */
 class Primitives {
   readonly subtle: Subtle;
   readonly hash: HashAlgorithm;
-  readonly webHash: string;
   /** Nh: the size of a digest, a MAC, a KDF secret, and the KEM's Nsecret. */
   readonly hashLength: number;
   readonly aead: AeadAlgorithm;
   readonly aeadKeyLength: number;
-  readonly #hmacKeys = new HeldKeyCache<Promise<Key>>();
   readonly #aeadKeys = new HeldKeyCache<Promise<Key>>();
-  readonly #hkdfKeys = new HeldKeyCache<Promise<Key>>();
-  /** An empty HMAC key, which WebCrypto refuses: HMAC pads any short key with zeros. */
-  readonly #zeroKey: Uint8Array;
+  readonly #function: (typeof NOBLE_HASHES)[HashAlgorithm];
 
   constructor(subtle: Subtle, hash: HashAlgorithm, aead: AeadAlgorithm) {
     this.subtle = subtle;
     this.hash = hash;
-    this.webHash = WEB_HASH[hash];
     this.hashLength = hashLength(hash);
     this.aead = aead;
     this.aeadKeyLength = aeadParameters(aead).keyLength;
-    this.#zeroKey = new Uint8Array(this.hashLength);
+    this.#function = NOBLE_HASHES[hash];
   }
 
   async digest(data: Uint8Array): Promise<Uint8Array> {
-    return new Uint8Array(await this.subtle.digest(this.webHash, source(data)));
-  }
-
-  #hmacKey(key: Uint8Array): Promise<Key> {
-    return heldImport(this.#hmacKeys, key.length === 0 ? this.#zeroKey : key, (bytes) =>
-      this.subtle.importKey('raw', source(bytes), { name: 'HMAC', hash: this.webHash }, false, [
-        'sign',
-      ]),
-    );
+    return this.#function(data);
   }
 
   async hmac(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-    const handle = await this.#hmacKey(key);
-    return new Uint8Array(await this.subtle.sign('HMAC', handle, source(data)));
+    return hmac(this.#function, key, data);
   }
 
   /** HKDF-Extract (RFC 5869): HMAC(salt, ikm). */
-  extract(salt: Uint8Array, ...ikm: Uint8Array[]): Promise<Uint8Array> {
-    return this.hmac(salt, ikm.length === 1 ? ikm[0]! : concatBytes(...ikm));
+  async extract(salt: Uint8Array, ...ikm: Uint8Array[]): Promise<Uint8Array> {
+    return hmac(this.#function, salt, ikm.length === 1 ? ikm[0]! : concatBytes(...ikm));
   }
 
-  /** HKDF-Expand of the concatenation of `info`, one HMAC a block under one imported key. */
+  /** HKDF-Expand of the concatenation of `info` (RFC 5869). */
   async expand(prk: Uint8Array, info: readonly Uint8Array[], length: number): Promise<Uint8Array> {
     checkExpandLength(length, this.hashLength);
-    const handle = await this.#hmacKey(prk);
-    const joined = concatBytes(...info);
-    const okm = new Uint8Array(length);
-    let block: Uint8Array = EMPTY;
-    for (let counter = 1, at = 0; at < length; counter++) {
-      const input = concatBytes(block, joined, Uint8Array.of(counter));
-      block = new Uint8Array(await this.subtle.sign('HMAC', handle, source(input)));
-      okm.set(block.subarray(0, Math.min(block.length, length - at)), at);
-      at += block.length;
-    }
-    return okm;
+    return hkdfExpand(this.#function, prk, concatBytes(...info), length);
   }
 
-  /**
-   * HKDF-Expand(HKDF-Extract(salt, ikm), info, length) in one WebCrypto call (HKDF's
-   * `deriveBits`), where the extracted key is used once: half the asynchronous round trips of an
-   * HMAC for each. With `cached`, the key imported from `ikm` is kept for the array.
-   */
+  /** HKDF-Expand(HKDF-Extract(salt, ikm), info, length), the extracted key used once. */
   async hkdf(
     salt: Uint8Array,
     ikm: Uint8Array,
     info: readonly Uint8Array[],
     length: number,
-    cached = false,
   ): Promise<Uint8Array> {
     checkExpandLength(length, this.hashLength, 1);
-    const make = (bytes: Uint8Array) =>
-      this.subtle.importKey('raw', source(bytes), 'HKDF', false, ['deriveBits']);
-    const key = await (cached ? heldImport(this.#hkdfKeys, ikm, make) : make(ikm));
-    const algorithm = {
-      name: 'HKDF',
-      hash: this.webHash,
-      salt: source(salt),
-      info: source(concatBytes(...info)),
-    };
-    return new Uint8Array(await this.subtle.deriveBits(algorithm, key, 8 * length));
+    const prk = hkdfExtract(this.#function, ikm, salt);
+    try {
+      return hkdfExpand(this.#function, prk, concatBytes(...info), length);
+    } finally {
+      prk.fill(0);
+    }
   }
 
   #aeadKey(key: Uint8Array): Promise<Key> {
@@ -643,10 +623,7 @@ function ecdsaSignature(
 // ---------------------------------------------------------------------------------------------
 // HPKE (RFC 9180), base mode, single shot.
 
-/**
- * LabeledExtract and LabeledExpand, and the two in one HKDF call where the extracted key is
- * used once (WebCrypto's `deriveBits`: half the asynchronous round trips).
- */
+/** LabeledExtract and LabeledExpand, and the two in one where the extracted key is used once. */
 class WebLabeled extends Labeled<Promise<Uint8Array>> {
   readonly #primitives: Primitives;
 
@@ -661,8 +638,8 @@ class WebLabeled extends Labeled<Promise<Uint8Array>> {
   }
 
   /**
-   * LabeledExpand(LabeledExtract(salt, extractLabel, ikm), expandLabel, info, length) in one
-   * HKDF call; `labeledIkm` is `ikm(extractLabel, ikm)`, cached when `cached`.
+   * LabeledExpand(LabeledExtract(salt, extractLabel, ikm), expandLabel, info, length), the
+   * extracted key used once; `labeledIkm` is `ikm(extractLabel, ikm)`.
    */
   extractAndExpand(
     salt: Uint8Array,
@@ -670,10 +647,9 @@ class WebLabeled extends Labeled<Promise<Uint8Array>> {
     label: Uint8Array,
     info: Uint8Array,
     length: number,
-    cached = false,
   ): Promise<Uint8Array> {
     const info_ = this.infoParts(label, info, length);
-    return this.#primitives.hkdf(salt, labeledIkm, info_, length, cached);
+    return this.#primitives.hkdf(salt, labeledIkm, info_, length);
   }
 }
 
@@ -754,15 +730,14 @@ class DhGroup {
       );
     }
     for (let counter = 0; counter < 256; counter++) {
-      // Extracted again for each candidate: in one call with its expansion, it costs nothing
-      // more, and the first candidate is a scalar all but never fails (2^-32 for P-256).
+      // Extracted again for each candidate: the first candidate is a scalar all but always
+      // (it fails with probability 2^-32 for P-256).
       const candidate = await this.#labeled.extractAndExpand(
         EMPTY,
         labeledIkm,
         LABEL.candidate,
         Uint8Array.of(counter),
         this.privateKeyLength,
-        true,
       );
       candidate[0]! &= curve.bitmask;
       if (isScalar(curve, candidate)) return this.privateKey(candidate);
@@ -851,7 +826,7 @@ function ownPublicKey(key: PublicKey): KemPublicKey {
 
 /**
  * The HPKE key schedule (RFC 9180 section 5.1) up to its `secret`, which is kept as the
- * shared secret it is extracted from: every key is then one HKDF call (see `#fromSecret`).
+ * shared secret it is extracted from: every key is then one HKDF (see `#fromSecret`).
  */
 interface KeySchedule {
   readonly sharedSecret: Uint8Array;
@@ -888,7 +863,7 @@ class BaseModeHpke implements Hpke {
     this.#randomBytes = randomBytes;
   }
 
-  /** ExtractAndExpand (RFC 9180 section 4.1), in one HKDF call. */
+  /** ExtractAndExpand (RFC 9180 section 4.1). */
   #sharedSecret(dh: Uint8Array, enc: Uint8Array, recipient: Uint8Array): Promise<Uint8Array> {
     return this.#kemLabeled.extractAndExpand(
       EMPTY,
@@ -924,14 +899,7 @@ class BaseModeHpke implements Hpke {
   /** LabeledExpand(secret, label, context, length), secret = LabeledExtract(shared_secret, ...). */
   #fromSecret(schedule: KeySchedule, label: Uint8Array, length: number): Promise<Uint8Array> {
     const { sharedSecret, context } = schedule;
-    return this.#labeled.extractAndExpand(
-      sharedSecret,
-      this.#secretIkm,
-      label,
-      context,
-      length,
-      true,
-    );
+    return this.#labeled.extractAndExpand(sharedSecret, this.#secretIkm, label, context, length);
   }
 
   async #keyAndNonce(schedule: KeySchedule): Promise<{ key: Uint8Array; nonce: Uint8Array }> {

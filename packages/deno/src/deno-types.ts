@@ -18,6 +18,8 @@ export interface DenoConn {
   write(data: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
+  /** `Deno.TcpConn`'s: TCP_NODELAY on (true) or off. */
+  setNoDelay?(noDelay?: boolean): void;
 }
 
 /** `Deno.Listener`. */

@@ -84,10 +84,11 @@ export class MlsTlsListener implements AsyncIterable<MlsTlsConn> {
       caCerts: _caCerts,
       hostname: _h,
       port: _p,
+      noDelay: _noDelay,
       ...rest
     } = this.#options;
     const onKeyLog = keyLogCallback(rest.onKeyLog);
-    const stream = secureServer(connTransport(conn), {
+    const stream = secureServer(connTransport(conn, this.#options.noDelay), {
       ...rest,
       credential,
       ...(onKeyLog === undefined ? {} : { onKeyLog }),

@@ -124,6 +124,12 @@ const RECORD_OVERHEAD = RecordLimits.headerLength + 1 + 16;
  */
 const OPEN_AHEAD = 8;
 
+/** A record of `#receiveOpenedAhead`, and its opening once under way (never for another outer type). */
+interface Ahead {
+  readonly record: Uint8Array;
+  opened: Promise<OpenedRecord> | undefined;
+}
+
 /**
  * The largest send buffer an endpoint keeps for reuse: one 64 KiB write's records. It stays
  * with the connection while it lives (as OpenSSL's record buffers do), so it is kept small.
@@ -219,7 +225,12 @@ export abstract class Endpoint {
 
   /** Bytes from the transport, split anywhere. */
   receive(data: Uint8Array): Promise<void> {
-    if (this.#tasks > 0 || this.#failure) return this.run(() => this.#receive(data));
+    if (this.#tasks > 0 || this.#failure) {
+      // Framed now, taken in turn: records opened ahead (asynchronous keys) can include these
+      // bytes while the commands before this one run.
+      if (!this.#failure) this.#framer.push(data);
+      return this.run(async () => this.#receiveRecords());
+    }
     // Nothing queued: the records are opened now, without a promise per chunk; a record that
     // needs an asynchronous step takes the rest of the chunk into the queue.
     let pending: Promise<void> | undefined;
@@ -631,11 +642,6 @@ export abstract class Endpoint {
     return undefined;
   }
 
-  async #receive(data: Uint8Array): Promise<void> {
-    this.#framer.push(data);
-    await this.#receiveRecords();
-  }
-
   /**
    * Takes every whole record the framer holds. Synchronous as long as the records are
    * (application data, empty records, alerts that need no answer); from the first record that
@@ -705,60 +711,72 @@ export abstract class Endpoint {
   }
 
   /**
-   * Asynchronous keys (WebCrypto) after the handshake: `first` and up to `OPEN_AHEAD - 1` more
-   * whole records the framer holds are opened at once, then taken in order. A record that
-   * changes the receiving key (a key_update, a new epoch) makes the records after it open
+   * Asynchronous keys (WebCrypto) after the handshake: `first` and the whole records after it
+   * are opened ahead, up to `OPEN_AHEAD` at a time, and taken in order; as each is taken, the
+   * next record the framer holds starts opening (also bytes that arrived meanwhile). A record
+   * that changes the receiving key (a key_update, a new epoch) makes the records after it open
    * again under the new key: those opened ahead used the old one and its sequence numbers.
+   * After a key change the window starts again at one record and grows by one with each record
+   * that changes nothing, so that a flood of key_updates costs one opening per record.
    */
   async #receiveOpenedAhead(first: Uint8Array): Promise<void> {
-    const records = [first];
+    const window: Ahead[] = [];
+    let receiver = this.keys!.receiver;
+    let generation = receiver.generation;
+    let limit = OPEN_AHEAD;
     // A malformed header after these records fails the connection once they are taken.
     let malformed: unknown;
-    try {
-      for (let record = this.#framer.next(); record !== undefined; record = this.#framer.next()) {
-        records.push(record);
-        if (records.length === OPEN_AHEAD || record[0] !== ContentType.application_data) break;
-      }
-    } catch (error) {
-      malformed = error;
-    }
-    await this.#receiveInOrder(records);
-    if (malformed !== undefined && !this.#failure && !this.#peerClosed) throw malformed;
-  }
-
-  /** The records of `#receiveOpenedAhead`, opened at once and taken in order. */
-  async #receiveInOrder(records: readonly Uint8Array[]): Promise<void> {
-    let at = 0;
-    while (at < records.length) {
-      if (this.#failure || this.#peerClosed) return;
-      const keys = this.keys!;
-      const receiver = keys.receiver;
-      const generation = receiver.generation;
-      const opening: Promise<OpenedRecord>[] = [];
-      for (let i = at; i < records.length && records[i]![0] === ContentType.application_data; i++) {
-        const opened = receiver.openAsync(records[i]!);
-        // Results opened ahead of a key change are dropped unread.
-        opened.catch(() => undefined);
-        opening.push(opened);
-      }
-      // A record of another outer type: refused (or, a plaintext alert, not believed) as ever.
-      if (opening.length === 0) {
-        await this.#receiveRecord(records[at++]!);
-        continue;
-      }
-      for (const opened of opening) {
-        await this.#acceptRecord(await opened, true);
-        at++;
-        if (this.#failure || this.#peerClosed) return;
-        if (
-          this.keys !== keys ||
-          keys.receiver !== receiver ||
-          receiver.generation !== generation
-        ) {
-          break;
+    const take = (record: Uint8Array): void => {
+      window.push({ record, opened: undefined });
+    };
+    /** Starts opening the records of the window's first `limit` that are not yet. */
+    const open = (): void => {
+      for (let i = 0; i < window.length && i < limit; i++) {
+        const ahead = window[i]!;
+        if (ahead.opened !== undefined || ahead.record[0] !== ContentType.application_data) {
+          continue;
         }
+        ahead.opened = receiver.openAsync(ahead.record);
+        // Results opened ahead of a key change are dropped unread.
+        ahead.opened.catch(() => undefined);
       }
+    };
+    const fill = (): void => {
+      while (malformed === undefined && window.length < limit) {
+        const last = window[window.length - 1];
+        if (last !== undefined && last.record[0] !== ContentType.application_data) return;
+        let record: Uint8Array | undefined;
+        try {
+          record = this.#framer.next();
+        } catch (error) {
+          malformed = error;
+          return;
+        }
+        if (record === undefined) return;
+        take(record);
+      }
+    };
+    take(first);
+    fill();
+    open();
+    for (let ahead = window.shift(); ahead !== undefined; ahead = window.shift()) {
+      // A record of another outer type: refused (or, a plaintext alert, not believed) as ever.
+      if (ahead.opened === undefined) await this.#receiveRecord(ahead.record);
+      else await this.#acceptRecord(await ahead.opened, true);
+      if (this.#failure || this.#peerClosed) return;
+      const now = this.keys!.receiver;
+      if (now !== receiver || now.generation !== generation) {
+        receiver = now;
+        generation = now.generation;
+        limit = 1;
+        for (const stale of window) stale.opened = undefined;
+      } else if (limit < OPEN_AHEAD) {
+        limit++;
+      }
+      fill();
+      open();
     }
+    if (malformed !== undefined) throw malformed;
   }
 
   /** A record opened (or read in plaintext): what its content type says to do. */

@@ -3,7 +3,8 @@
 // change must not overtake the records sealed before it, and records opened ahead of a key
 // change must be opened again under the new key.
 import { ContentType, HandshakeType, KeyUpdateRequest } from '@mlstls/codec';
-import { describe, expect, it } from 'vitest';
+import { RecordProtector } from '@mlstls/record';
+import { describe, expect, it, vi } from 'vitest';
 import { Pair, type Side } from './pair.js';
 
 const bytes = (length: number, seed: number) =>
@@ -115,6 +116,32 @@ describe.each(['initiator', 'responder'] as const)('WebCrypto on the %s', (side)
     expect(pair.errors()[side]).toEqual(['ERR_MLSTLS_BAD_RECORD_MAC']);
     // The two records before it were delivered, nothing after it.
     expect(pair.log[side].received.length).toBe(2 * 16_384);
+  });
+
+  it('a run of key_updates costs about one opening per record, not one per record ahead', async () => {
+    const pair = await mixed(side);
+    for (let i = 0; i < 10; i++) {
+      pair.injectHandshake(peer, {
+        msgType: HandshakeType.key_update,
+        requestUpdate: KeyUpdateRequest.update_not_requested,
+      });
+      pair.keys(peer).nextSendGeneration();
+    }
+    for (let i = 0; i < 5; i++) {
+      pair.inject(peer, pair.seal(peer, ContentType.application_data, bytes(1000, 20 + i)));
+    }
+    const opens = vi.spyOn(RecordProtector.prototype, 'openAsync');
+    try {
+      await pair.endpoint(side).receive(Buffer.concat(pair.discard(peer)));
+      await pair.settle();
+      // 15 records; the first window opens 8 under the first key, then one at a time.
+      expect(opens.mock.calls.length).toBeLessThanOrEqual(15 + 7);
+    } finally {
+      opens.mockRestore();
+    }
+    expect(pair.errors()).toEqual({ initiator: [], responder: [] });
+    expect(pair.keys(side).receiveGeneration).toBe(10);
+    expect(pair.log[side].received.length).toBe(5000);
   });
 
   it('answers a key_update request interleaved with data, in order', async () => {
