@@ -30,13 +30,14 @@ import {
 import {
   type Column,
   endLine,
+  type Figure,
   formatHead,
   formatRow,
   machineSummary,
   median,
   packageVersion,
   positive,
-  range,
+  printFigures,
   spread,
   verdictLine,
 } from './harness.js';
@@ -109,69 +110,12 @@ const seconds = (since: bigint) => Number(nowNs() - since) / 1e9;
 
 // ---- figures and their report --------------------------------------------------------------
 
-interface Target {
-  readonly direction: '>=' | '<=';
-  readonly value: number;
-}
-
-interface Figure {
-  /** What is measured, with its unit. */
-  readonly name: string;
-  readonly baselineName: string;
-  readonly baseline: readonly number[];
-  readonly candidate: readonly number[];
-  /** Ratios of samples taken side by side (round pairs, blocks), for the ratio's range. */
-  readonly pairRatios: readonly number[];
-  readonly target: Target;
-}
-
 const figures: Figure[] = [];
-
-function ratioOf(figure: Figure): number {
-  return median(figure.candidate) / median(figure.baseline);
-}
-
-function met(figure: Figure): boolean {
-  const ratio = ratioOf(figure);
-  return figure.target.direction === '>='
-    ? ratio >= figure.target.value
-    : ratio <= figure.target.value;
-}
-
-const SUMMARY: readonly Column[] = [
-  { title: 'figure', width: 34, align: 'left' },
-  { title: 'baseline', width: 22, align: 'left' },
-  { title: 'baseline median (min-max)', width: 25, align: 'right' },
-  { title: 'mlstls median (min-max)', width: 23, align: 'right' },
-  { title: 'ratio', width: 5, align: 'right' },
-  { title: 'ratio min-max', width: 13, align: 'right' },
-  { title: 'target', width: 7, align: 'left' },
-  { title: 'verdict', width: 7, align: 'left' },
-];
 
 function printSummary(): string[] {
   console.log('');
   console.log('Summary (ratio = mlstls median / baseline median):');
-  console.log(formatHead(SUMMARY));
-  const missed: string[] = [];
-  for (const figure of figures) {
-    const ratio = ratioOf(figure);
-    const ok = met(figure);
-    if (!ok) missed.push(`${figure.name} ${ratio.toFixed(2)}`);
-    console.log(
-      formatRow(SUMMARY, [
-        figure.name,
-        figure.baselineName,
-        spread(figure.baseline),
-        spread(figure.candidate),
-        ratio.toFixed(2),
-        range(figure.pairRatios),
-        `${figure.target.direction} ${figure.target.value}`,
-        ok ? 'met' : 'MISSED',
-      ]),
-    );
-  }
-  return missed;
+  return printFigures(figures);
 }
 
 /** Runs `measure` for each stack in turn, `ROUNDS` times, the first stack alternating. */

@@ -157,12 +157,16 @@ export function packageVersion(specifier: string, name: string): string {
   return 'unknown';
 }
 
+/** The CPU model and core count, e.g. `CPU: AMD EPYC, 2 cores`. */
+export function cpuSummary(): string {
+  return `CPU: ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores`;
+}
+
 /** Node version, CPU model and core count: the first lines of every benchmark. */
 export function machineSummary(): string[] {
-  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   return [
     `Node ${process.version} (V8 ${process.versions.v8}, OpenSSL ${process.versions.openssl}), ${platform()} ${arch()}`,
-    `CPU: ${cpu}, ${availableParallelism()} cores`,
+    cpuSummary(),
     `GC between rounds: ${gc ? 'yes (--expose-gc)' : 'no (run with --expose-gc for it)'}`,
   ];
 }
@@ -208,6 +212,73 @@ export function loadAverage(): string {
 export function endLine(startedNs: bigint): string {
   const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
   return `Load average at end ${loadAverage()}; total time ${seconds.toFixed(1)} s.`;
+}
+
+interface Target {
+  readonly direction: '>=' | '<=';
+  readonly value: number;
+}
+
+/** A figure measured on a baseline and on mlstls in the same run, with its target ratio. */
+export interface Figure {
+  /** What is measured, with its unit. */
+  readonly name: string;
+  readonly baselineName: string;
+  readonly baseline: readonly number[];
+  readonly candidate: readonly number[];
+  /** Ratios of samples taken side by side (round pairs, blocks), for the ratio's range. */
+  readonly pairRatios: readonly number[];
+  readonly target: Target;
+}
+
+/** mlstls's median over the baseline's. */
+function ratioOf(figure: Figure): number {
+  return median(figure.candidate) / median(figure.baseline);
+}
+
+function met(figure: Figure): boolean {
+  const ratio = ratioOf(figure);
+  return figure.target.direction === '>='
+    ? ratio >= figure.target.value
+    : ratio <= figure.target.value;
+}
+
+const SUMMARY: readonly Column[] = [
+  { title: 'figure', width: 34, align: 'left' },
+  { title: 'baseline', width: 22, align: 'left' },
+  { title: 'baseline median (min-max)', width: 25, align: 'right' },
+  { title: 'mlstls median (min-max)', width: 23, align: 'right' },
+  { title: 'ratio', width: 5, align: 'right' },
+  { title: 'ratio min-max', width: 13, align: 'right' },
+  { title: 'target', width: 7, align: 'left' },
+  { title: 'verdict', width: 7, align: 'left' },
+];
+
+/**
+ * Prints the summary table of `figures`, one row each with its ratio and verdict; returns the
+ * figures that missed their target, as `name ratio`, for `verdictLine`.
+ */
+export function printFigures(figures: readonly Figure[]): string[] {
+  console.log(formatHead(SUMMARY));
+  const missed: string[] = [];
+  for (const figure of figures) {
+    const ratio = ratioOf(figure);
+    const ok = met(figure);
+    if (!ok) missed.push(`${figure.name} ${ratio.toFixed(2)}`);
+    console.log(
+      formatRow(SUMMARY, [
+        figure.name,
+        figure.baselineName,
+        spread(figure.baseline),
+        spread(figure.candidate),
+        ratio.toFixed(2),
+        range(figure.pairRatios),
+        `${figure.target.direction} ${figure.target.value}`,
+        ok ? 'met' : 'MISSED',
+      ]),
+    );
+  }
+  return missed;
 }
 
 /** The verdict line of a benchmark with targets: every one met, or the ones missed. */
