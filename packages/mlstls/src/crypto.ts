@@ -1,2 +1,2 @@
-/** The crypto providers: node:crypto and @noble behind one small interface. */
+/** The crypto providers: node:crypto, WebCrypto and @noble behind one small interface. */
 export * from '@mlstls/crypto';
