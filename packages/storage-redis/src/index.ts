@@ -168,14 +168,11 @@ export class RedisStore implements SessionStore {
     const store = new RedisStore(client, client, prefix, ttl, deadline);
     // connectTimeout bounds the TCP connection only: a hung server accepts it (the kernel
     // does) and then never answers the client's HELLO, so the whole connection is bounded here.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError()), deadline);
-    });
+    const timedOut = expiry(performance.now(), deadline);
     const connecting = client.connect();
     connecting.catch(() => {});
     try {
-      await Promise.race([connecting, timedOut]);
+      await Promise.race([connecting, timedOut.promise]);
     } catch (error) {
       client.destroy();
       const late = error instanceof TimeoutError || error instanceof ConnectionTimeoutError;
@@ -187,7 +184,7 @@ export class RedisStore implements SessionStore {
         { cause: error },
       );
     } finally {
-      clearTimeout(timer);
+      timedOut.cancel();
     }
     connected = true;
     return store;
@@ -262,12 +259,9 @@ export class RedisStore implements SessionStore {
     // given up on may still settle later, and is ignored then.
     const reply = this.#client.sendCommand(args, { typeMapping: TYPE_MAPPING, timeout: left });
     reply.catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError()), left);
-    });
+    const timedOut = expiry(started, this.#deadline);
     try {
-      return await Promise.race([reply, timedOut]);
+      return await Promise.race([reply, timedOut.promise]);
     } catch (error) {
       if (this.#closed) {
         throw new MlsTlsError('ERR_MLSTLS_STORAGE', 'the store is closed', { cause: error });
@@ -286,7 +280,7 @@ export class RedisStore implements SessionStore {
         { cause: offline ? this.#lastError : error },
       );
     } finally {
-      clearTimeout(timer);
+      timedOut.cancel();
     }
   }
 
@@ -295,6 +289,25 @@ export class RedisStore implements SessionStore {
     for (const byte of id) hex += byte.toString(16).padStart(2, '0');
     return this.#prefix + hex;
   }
+}
+
+/**
+ * A promise that rejects with `TimeoutError` once `deadline` ms have passed since `started` (a
+ * `performance.now()`), never before: a Node timer may fire a few milliseconds early by that
+ * clock (libuv's loop time lags it after a long tick; 2.7 ms measured under CI load), so an
+ * early one is armed again for what is left.
+ */
+function expiry(started: number, deadline: number): { promise: Promise<never>; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    const check = (): void => {
+      const left = deadline - (performance.now() - started);
+      if (left <= 0) reject(new TimeoutError());
+      else timer = setTimeout(check, Math.ceil(left));
+    };
+    check();
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
 }
 
 /** The hash of `record`, as HSET's name, value pairs. */
