@@ -202,13 +202,7 @@ export class RecordProtector {
     padding = 0,
   ): number {
     const total = this.#startSeal(out, offset, contentType, content, padding);
-    this.#key.seal(
-      this.#nextNonce(),
-      out.subarray(offset, offset + RecordLimits.headerLength),
-      [content, trailerOf(contentType, padding)],
-      out,
-      offset + RecordLimits.headerLength,
-    );
+    this.#key.seal(...this.#sealArguments(out, offset, contentType, content, padding));
     this.#advance();
     return total;
   }
@@ -242,14 +236,27 @@ export class RecordProtector {
     }
     this.#startSeal(out, offset, contentType, content, padding);
     const sealed = key.sealAsync(
+      ...this.#sealArguments(out, offset, contentType, content, padding),
+    );
+    this.#advance();
+    return sealed;
+  }
+
+  /** What `AeadKey.seal` and `sealAsync` take for the record at `offset` of `out`. */
+  #sealArguments(
+    out: Uint8Array,
+    offset: number,
+    contentType: ContentType,
+    content: Uint8Array,
+    padding: number,
+  ): [Uint8Array, Uint8Array, Uint8Array[], Uint8Array, number] {
+    return [
       this.#nextNonce(),
       out.subarray(offset, offset + RecordLimits.headerLength),
       [content, trailerOf(contentType, padding)],
       out,
       offset + RecordLimits.headerLength,
-    );
-    this.#advance();
-    return sealed;
+    ];
   }
 
   /** Checks a record to seal and writes its header; returns the record's whole length. */

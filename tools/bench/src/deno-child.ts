@@ -11,22 +11,12 @@ import {
   bulkRates,
   type End,
   handshakeRates,
+  type LoadConfig,
   type LoadStack,
   type Pair,
 } from './web-streams-load.js';
 
-export interface DenoChildConfig {
-  /** The server's chain, leaf first, PEM, and its PKCS#8 key. */
-  readonly cert: string;
-  readonly key: string;
-  /** The root both clients trust, PEM. */
-  readonly ca: string;
-  readonly warmupMs: number;
-  readonly roundMs: number;
-  readonly rounds: number;
-  readonly bulkBytes: number;
-  readonly writeBytes: number;
-  readonly bulkConnections: number;
+export interface DenoChildConfig extends LoadConfig {
   /** `@mlstls/deno`'s `provider` option, passed on only when given. */
   readonly provider?: string;
 }

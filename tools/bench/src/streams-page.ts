@@ -5,7 +5,13 @@
  * certificate chain. The same figures as under Deno: sequential handshakes/s and bulk MB/s,
  * for each provider asked for (`null`: the option left out, the binding's default).
  */
-import { bulkRates, type End, handshakeRates, type LoadStack } from './web-streams-load.js';
+import {
+  bulkRates,
+  type End,
+  handshakeRates,
+  type LoadConfig,
+  type LoadStack,
+} from './web-streams-load.js';
 
 /** What the page uses of `@mlstls/streams` and `@mlstls/x509`, handed over by the bundle. */
 interface StreamsApi {
@@ -25,18 +31,7 @@ interface MlsTlsStream extends Transport {
   close(): Promise<void>;
 }
 
-export interface PageConfig {
-  /** The server's chain, leaf first, PEM, and its PKCS#8 key. */
-  readonly cert: string;
-  readonly key: string;
-  /** The root the client trusts, PEM. */
-  readonly ca: string;
-  readonly warmupMs: number;
-  readonly roundMs: number;
-  readonly rounds: number;
-  readonly bulkBytes: number;
-  readonly writeBytes: number;
-  readonly bulkConnections: number;
+export interface PageConfig extends LoadConfig {
   /** The `provider` option of each row; `null` leaves it out. */
   readonly providers: readonly (string | null)[];
 }

@@ -12,6 +12,21 @@
  */
 
 /** One end of a connection: `Deno.TlsConn`, `@mlstls/deno`'s `MlsTlsConn`, or streams'. */
+/** What a run of `bench:deno` gives the Deno child and the page alike. */
+export interface LoadConfig {
+  /** The server's chain, leaf first, PEM, and its PKCS#8 key. */
+  readonly cert: string;
+  readonly key: string;
+  /** The root the client trusts, PEM. */
+  readonly ca: string;
+  readonly warmupMs: number;
+  readonly roundMs: number;
+  readonly rounds: number;
+  readonly bulkBytes: number;
+  readonly writeBytes: number;
+  readonly bulkConnections: number;
+}
+
 export interface End {
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;
