@@ -66,26 +66,18 @@ class WebCryptoAeadKey implements AeadKey {
   /** For the synchronous calls: the noble key, made when first needed. */
   readonly #bytes: Uint8Array;
   #noble: AeadKey | undefined;
-  /** The imported key; dropped by `destroy` (a CryptoKey cannot be overwritten). */
+  /**
+   * The imported key, from the first asynchronous call on: a key that only ever seals or opens
+   * synchronously (a key_update's, in a run of them) costs no import. Dropped by `destroy` (a
+   * CryptoKey cannot be overwritten).
+   */
   #key: Promise<object> | object | undefined;
+  #destroyed = false;
 
   constructor(api: Subtle, algorithm: AeadAlgorithm, key: Uint8Array) {
     this.algorithm = algorithm;
     this.#api = api;
     this.#bytes = copyAeadKey(algorithm, key);
-    const imported = api.importKey('raw', this.#bytes, { name: 'AES-GCM' }, false, [
-      'encrypt',
-      'decrypt',
-    ]);
-    this.#key = imported;
-    imported.then(
-      (cryptoKey) => {
-        if (this.#key === imported) this.#key = cryptoKey;
-      },
-      () => {
-        // Reported by the first seal or open that awaits it.
-      },
-    );
   }
 
   seal(
@@ -150,6 +142,7 @@ class WebCryptoAeadKey implements AeadKey {
   }
 
   destroy(): void {
+    this.#destroyed = true;
     this.#bytes.fill(0);
     this.#noble?.destroy();
     this.#noble = undefined;
@@ -170,8 +163,23 @@ class WebCryptoAeadKey implements AeadKey {
   }
 
   #usable(): Promise<object> | object {
-    if (this.#key === undefined) {
+    if (this.#destroyed) {
       throw new MlsTlsError('ERR_MLSTLS_INVALID_STATE', 'AEAD key used after destroy()');
+    }
+    if (this.#key === undefined) {
+      const imported = this.#api.importKey('raw', this.#bytes, { name: 'AES-GCM' }, false, [
+        'encrypt',
+        'decrypt',
+      ]);
+      this.#key = imported;
+      imported.then(
+        (cryptoKey) => {
+          if (this.#key === imported) this.#key = cryptoKey;
+        },
+        () => {
+          // Reported by the seal or open that awaits it.
+        },
+      );
     }
     return this.#key;
   }

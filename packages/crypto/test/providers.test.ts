@@ -264,6 +264,23 @@ describe('WebCrypto keys', () => {
     },
   );
 
+  it('imports the key at its first asynchronous use only, and once', async () => {
+    const imports = vi.spyOn(crypto.subtle, 'importKey');
+    try {
+      const key = webCryptoProvider.aeadKey('aes-128-gcm', new Uint8Array(16).fill(3));
+      const out = new Uint8Array(1 + 16);
+      key.seal(nonce, aad, [Uint8Array.of(1)], out, 0);
+      expect(key.open(nonce, aad, out)).toEqual(Uint8Array.of(1));
+      expect(imports).not.toHaveBeenCalled();
+      await key.sealAsync!(nonce, aad, [Uint8Array.of(1)], out, 0);
+      expect(await key.openAsync!(nonce, aad, out)).toEqual(Uint8Array.of(1));
+      expect(imports).toHaveBeenCalledTimes(1);
+      key.destroy();
+    } finally {
+      imports.mockRestore();
+    }
+  });
+
   it('ChaCha20-Poly1305, which WebCrypto lacks, is a synchronous @noble key', () => {
     const key = webCryptoProvider.aeadKey('chacha20-poly1305', new Uint8Array(32));
     expect(key.sealAsync).toBeUndefined();

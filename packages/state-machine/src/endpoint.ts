@@ -729,14 +729,26 @@ export abstract class Endpoint {
     const take = (record: Uint8Array): void => {
       window.push({ record, opened: undefined });
     };
-    /** Starts opening the records of the window's first `limit` that are not yet. */
+    /**
+     * Starts opening the records of the window's first `limit` that are not yet. Right after a
+     * key change (`limit` 1) the record is opened synchronously: a key that opens one record
+     * only (in a run of key_updates) is never imported into the platform's crypto.
+     */
     const open = (): void => {
       for (let i = 0; i < window.length && i < limit; i++) {
         const ahead = window[i]!;
         if (ahead.opened !== undefined || ahead.record[0] !== ContentType.application_data) {
           continue;
         }
-        ahead.opened = receiver.openAsync(ahead.record);
+        if (limit > 1) {
+          ahead.opened = receiver.openAsync(ahead.record);
+        } else {
+          try {
+            ahead.opened = Promise.resolve(receiver.open(ahead.record));
+          } catch (error) {
+            ahead.opened = Promise.reject(error);
+          }
+        }
         // Results opened ahead of a key change are dropped unread.
         ahead.opened.catch(() => undefined);
       }
