@@ -40,8 +40,9 @@ export function isWebCryptoAvailable(): boolean {
 
 /**
  * The WebCrypto provider: AES-GCM records sealed and opened by `crypto.subtle`, asynchronously,
- * with each key imported once per traffic secret (`sealAsync`, `openAsync`). What a browser and
- * Deno make fast, and the fastest path there: several records in flight at once.
+ * with each key imported once per traffic secret, at its first asynchronous use (`sealAsync`,
+ * `openAsync`). What a browser and Deno make fast, and the fastest path there: several records
+ * in flight at once.
  *
  * WebCrypto has no synchronous call, and no ChaCha20-Poly1305. So the hash and HMAC of the key
  * schedule, the few records the state machine seals synchronously (handshake messages, alerts,
