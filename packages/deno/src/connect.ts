@@ -33,20 +33,13 @@ export async function connect(options: ConnectOptions): Promise<MlsTlsConn> {
     throw new MlsTlsError('ERR_MLSTLS_INVALID_ARGUMENT', 'connect() needs a port');
   }
   const hostname = options.hostname ?? '127.0.0.1';
-  const {
-    cert: _cert,
-    key: _key,
-    caCerts: _caCerts,
-    noDelay: _noDelay,
-    fallback,
-    ...clientOptions
-  } = options;
+  const { cert: _cert, key: _key, caCerts: _caCerts, fallback, ...clientOptions } = options;
   const credential = await credentialOf(options);
   const open = () => deno().connect({ hostname, port: options.port, transport: 'tcp' });
   let conn: DenoConn = await open();
   const onKeyLog = keyLogCallback(options.onKeyLog);
   try {
-    const stream = secureClient(connTransport(conn, options.noDelay), {
+    const stream = secureClient(connTransport(conn), {
       ...clientOptions,
       ...(credential === undefined ? {} : { credential }),
       ...(onKeyLog === undefined ? {} : { onKeyLog }),
@@ -61,7 +54,7 @@ export async function connect(options: ConnectOptions): Promise<MlsTlsConn> {
         : {
             reconnect: async () => {
               conn = await open();
-              return connTransport(conn, options.noDelay);
+              return connTransport(conn);
             },
           }),
     });

@@ -18,8 +18,6 @@ export interface DenoConn {
   write(data: Uint8Array): Promise<number>;
   closeWrite(): Promise<void>;
   close(): void;
-  /** `Deno.TcpConn`'s: TCP_NODELAY on (true) or off. */
-  setNoDelay?(noDelay?: boolean): void;
 }
 
 /** `Deno.Listener`. */

@@ -84,11 +84,10 @@ export class MlsTlsListener implements AsyncIterable<MlsTlsConn> {
       caCerts: _caCerts,
       hostname: _h,
       port: _p,
-      noDelay: _noDelay,
       ...rest
     } = this.#options;
     const onKeyLog = keyLogCallback(rest.onKeyLog);
-    const stream = secureServer(connTransport(conn, this.#options.noDelay), {
+    const stream = secureServer(connTransport(conn), {
       ...rest,
       credential,
       ...(onKeyLog === undefined ? {} : { onKeyLog }),

@@ -28,11 +28,6 @@ export interface DenoSharedOptions extends Omit<SharedOptions, 'ca' | 'provider'
    * roots of Deno's node:tls (`rootCertificates`), parsed when a peer first presents a chain.
    */
   readonly caCerts?: readonly string[];
-  /**
-   * TCP_NODELAY on the connection (default true, as `@mlstls/node`'s `noDelay`): records go out
-   * as they are written instead of waiting for the peer's delayed ACK.
-   */
-  readonly noDelay?: boolean;
 }
 
 /** The trust anchors of `caCerts`, or the bundled roots. */

@@ -5,24 +5,13 @@ import type { DenoConn } from './deno-types.js';
 const READ_SIZE = 16_384 + 256 + 5;
 
 /**
- * The most one read takes: four whole records. A read that fills its buffer makes the next one
- * four times larger, up to this, so that a bulk transfer hands the core several records at once
- * (opened together with WebCrypto, D94); any other read goes back to `READ_SIZE`, so an idle
- * connection waits with one record's buffer.
- */
-const MAX_READ_SIZE = 4 * READ_SIZE;
-
-/**
  * A `Deno.Conn` as the transport of `@mlstls/streams`, by `read()`, `write()` and
  * `closeWrite()`. Not `conn.readable` and `conn.writable`: closing the one, or reading the
  * other to its end, closes the whole connection, and mlstls needs each direction to close on
  * its own (this side's close_notify, then the peer's). The connection is closed once both
  * directions are done, or at once when either stream is cancelled or aborted.
  */
-export function connTransport(conn: DenoConn, noDelay = true): StreamTransport {
-  // Every write carries whole records: Nagle's algorithm would only hold the last one of a
-  // flight back for the peer's delayed ACK (D89).
-  if (noDelay) conn.setNoDelay?.(true);
+export function connTransport(conn: DenoConn): StreamTransport {
   let closed = false;
   let readDone = false;
   let writeDone = false;
@@ -38,11 +27,10 @@ export function connTransport(conn: DenoConn, noDelay = true): StreamTransport {
   const closeIfDone = (): void => {
     if (readDone && writeDone) close();
   };
-  let readSize = READ_SIZE;
   const readable = new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const buffer = new Uint8Array(readSize);
+        const buffer = new Uint8Array(READ_SIZE);
         let read: number | null;
         try {
           read = await conn.read(buffer);
@@ -57,7 +45,6 @@ export function connTransport(conn: DenoConn, noDelay = true): StreamTransport {
           closeIfDone();
           return;
         }
-        readSize = read === buffer.length ? Math.min(4 * readSize, MAX_READ_SIZE) : READ_SIZE;
         controller.enqueue(buffer.subarray(0, read));
       },
       cancel() {

@@ -389,12 +389,18 @@ export function describeBindingConformance(
           }
         }
         const from = measuredFrom ?? before;
-        const after = await settled(server, (kept) => kept.kept - from.kept < 16 * MiB);
-        const grown = (after.kept - from.kept) / MiB;
+        // A native leak raises both RSS and RSS less V8's free heap. V8 moves them apart: its
+        // free pages count in RSS only once touched, so a large free heap at the start makes
+        // the second grow while RSS falls (measured in Deno under CI load: +31.4 MiB against
+        // an RSS that went from 122.3 to 119.8 MiB, with heap+external +1.2). The growth is
+        // the lesser of the two; heap+external, exact, is checked on its own below.
+        const growth = (kept: Kept) => Math.min(kept.kept - from.kept, kept.rss - from.rss);
+        const after = await settled(server, (kept) => growth(kept) < 16 * MiB);
+        const grown = growth(after) / MiB;
         const heapGrown = (after.heap - from.heap) / MiB;
         const mib = (bytes: number) => (bytes / MiB).toFixed(1);
         console.log(
-          `${name}: reflection flood ${warmUp / 1000} s warm-up + ${floodSeconds} s, ${mib(sent)} MiB sent; server RSS less V8's free heap ${mib(before.kept)} before, ${mib(from.kept)} after warm-up, ${mib(after.kept)} MiB at the end (+${grown.toFixed(1)}; RSS ${mib(from.rss)} -> ${mib(after.rss)}); heap+external ${mib(from.heap)} -> ${mib(after.heap)} MiB`,
+          `${name}: reflection flood ${warmUp / 1000} s warm-up + ${floodSeconds} s, ${mib(sent)} MiB sent; server RSS less V8's free heap ${mib(before.kept)} before, ${mib(from.kept)} after warm-up, ${mib(after.kept)} MiB at the end, RSS ${mib(from.rss)} -> ${mib(after.rss)} (the lesser growth +${grown.toFixed(1)}); heap+external ${mib(from.heap)} -> ${mib(after.heap)} MiB`,
         );
         expect(grown).toBeLessThan(16);
         expect(heapGrown).toBeLessThan(16);
