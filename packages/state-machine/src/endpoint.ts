@@ -177,6 +177,11 @@ export abstract class Endpoint {
   #emptyRecords = 0;
   #keyUpdates = 0;
   #warningAlerts = 0;
+  /**
+   * How many records `#receiveOpenedAhead` opens at once: 1 after a key change, one more with
+   * each record under an unchanged key, up to `OPEN_AHEAD`. Kept from one chunk to the next.
+   */
+  #openAhead = OPEN_AHEAD;
   /** Bytes received before the handshake completed (bounded by `maxUnauthenticatedBytes`). */
   #unauthenticatedBytes = 0;
   readonly #maxUnauthenticatedBytes: number;
@@ -723,7 +728,7 @@ export abstract class Endpoint {
     const window: Ahead[] = [];
     let receiver = this.keys!.receiver;
     let generation = receiver.generation;
-    let limit = OPEN_AHEAD;
+    let limit = this.#openAhead;
     // A malformed header after these records fails the connection once they are taken.
     let malformed: unknown;
     const take = (record: Uint8Array): void => {
@@ -781,9 +786,11 @@ export abstract class Endpoint {
         receiver = now;
         generation = now.generation;
         limit = 1;
+        this.#openAhead = 1;
         for (const stale of window) stale.opened = undefined;
       } else if (limit < OPEN_AHEAD) {
         limit++;
+        this.#openAhead = limit;
       }
       fill();
       open();
