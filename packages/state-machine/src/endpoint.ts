@@ -124,6 +124,14 @@ const RECORD_OVERHEAD = RecordLimits.headerLength + 1 + 16;
  */
 const OPEN_AHEAD = 8;
 
+/**
+ * After a key change, records stay one at a time, opened synchronously, until this many in a
+ * row came under the same key: a peer that changes its key every few records (a key_update
+ * flood, with a byte of data between runs of them) then never makes the endpoint import a key
+ * into WebCrypto, whose native memory the runtime does not count against its heap.
+ */
+const STEADY_KEY = 4;
+
 /** A record of `#receiveOpenedAhead`, and its opening once under way (never for another outer type). */
 interface Ahead {
   readonly record: Uint8Array;
@@ -179,9 +187,12 @@ export abstract class Endpoint {
   #warningAlerts = 0;
   /**
    * How many records `#receiveOpenedAhead` opens at once: 1 after a key change, one more with
-   * each record under an unchanged key, up to `OPEN_AHEAD`. Kept from one chunk to the next.
+   * each record under an unchanged key once `STEADY_KEY` came in a row, up to `OPEN_AHEAD`.
+   * Kept from one chunk to the next.
    */
   #openAhead = OPEN_AHEAD;
+  /** Records taken in a row under an unchanged receiving key (see `STEADY_KEY`). */
+  #unchangedKey = 0;
   /** Bytes received before the handshake completed (bounded by `maxUnauthenticatedBytes`). */
   #unauthenticatedBytes = 0;
   readonly #maxUnauthenticatedBytes: number;
@@ -787,8 +798,9 @@ export abstract class Endpoint {
         generation = now.generation;
         limit = 1;
         this.#openAhead = 1;
+        this.#unchangedKey = 0;
         for (const stale of window) stale.opened = undefined;
-      } else if (limit < OPEN_AHEAD) {
+      } else if (limit < OPEN_AHEAD && ++this.#unchangedKey >= STEADY_KEY) {
         limit++;
         this.#openAhead = limit;
       }
